@@ -1,0 +1,1 @@
+"""Sub-commands of the ``tacit`` CLI: each parses arguments and calls one library function."""

@@ -1,0 +1,55 @@
+"""``tacit associate``: phylogenetic association of a phenotype with predicted activity, per OCR."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ..errors import NotSupportedError
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "associate",
+        help="PGLS of a phenotype on predicted activity per OCR, with permulations and BH FDR",
+        description="Per OCR: phenotype ~ predicted activity by PGLS under Brownian motion (as phylolm), "
+        "permulation p-values (Saputra et al. 2021) in adaptive rounds, and Benjamini-Hochberg FDR.",
+    )
+    p.add_argument("--matrix", required=True, help="prediction matrix: TACIT format (with --species) or predictions.tsv.gz")
+    p.add_argument("--species", help="TACIT species file, one Genus_species per line, in matrix column order")
+    p.add_argument("--tree", required=True, help="Newick tree with branch lengths")
+    p.add_argument("--phenotypes", required=True, help="CSV with a 'species' column and one column per trait")
+    p.add_argument("--trait", required=True, help="trait column of --phenotypes")
+    p.add_argument("--out", required=True, help="output TSV")
+    p.add_argument("--trait-type", choices=("continuous", "binary"), default="continuous")
+    p.add_argument("--permulations", type=int, default=0, help="first round of permulations per OCR (0: none)")
+    p.add_argument("--max-permulations", type=int, help="adaptive rounds grow tenfold up to this (default: --permulations)")
+    p.add_argument("--perm-test", choices=("conditional", "two-sided"), default="conditional")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--min-species-fraction", type=float, default=0.5)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..association import AssociationSettings, associate, write_associations
+    from ..tables import read_matrix, read_phenotypes
+    from ..tree import read_tree
+
+    if args.trait_type == "binary":
+        raise NotSupportedError("binary traits (phyloglm) are not yet supported")
+    tree = read_tree(args.tree)
+    trait = read_phenotypes(args.phenotypes, args.trait, binary=args.trait_type == "binary")
+    matrix = read_matrix(args.matrix, args.species)
+    settings = AssociationSettings(
+        permulations=args.permulations,
+        max_permulations=args.max_permulations,
+        seed=args.seed,
+        min_species_fraction=args.min_species_fraction,
+        perm_test=args.perm_test,
+    )
+    table = associate(matrix, tree, trait, settings)
+    write_associations(table, args.out)
+    log.info("wrote %s: %d OCRs, %d tested", args.out, len(table), int((table["status"] == "ok").sum()))
+    return 0
