@@ -1,0 +1,93 @@
+"""Permulations: rank assignment, determinism, chunk independence and calibration under the null."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tacit.association import AssociationSettings, associate
+from tacit.permulation import PermulationSource, assign_by_rank, round_targets
+from tacit.tables import PredictionMatrix
+from tacit.tree import Tree, read_tree, simulate_bm
+
+from conftest import shared_path
+
+
+def test_assign_by_rank_gives_real_values_by_simulated_rank():
+    simulated = np.array([[0.3, -1.0], [2.0, 0.5], [-0.5, 0.1]])
+    real = np.array([10.0, 30.0, 20.0])
+    out = assign_by_rank(simulated, real)
+    # column 0: ranks (species 2 < 0 < 1) -> 10, 20, 30 by rank
+    assert out[:, 0].tolist() == [20.0, 30.0, 10.0]
+    assert out[:, 1].tolist() == [10.0, 30.0, 20.0]
+    assert sorted(out[:, 0]) == sorted(real)
+
+
+def test_permulations_differ_from_each_other():
+    tree = Tree.from_newick("((A:1,B:1):1,(C:1,(D:1,E:1):0.5):1);")
+    draws = PermulationSource(tree, seed=3).draws(0, 50)[0][2]
+    out = assign_by_rank(draws, np.arange(5.0))
+    assert len({tuple(col) for col in out.T}) > 10
+
+
+def test_draws_are_addressed_by_index_not_by_request():
+    tree = Tree.from_newick("((A:1,B:1):1,(C:1,(D:1,E:1):0.5):1);")
+    a = PermulationSource(tree, seed=7)
+    whole = np.concatenate([piece for _, _, piece in a.draws(0, 2500)], axis=1)
+    b = PermulationSource(tree, seed=7)
+    parts = [piece for start, stop in [(0, 700), (700, 1900), (1900, 2500)] for _, _, piece in b.draws(start, stop)]
+    np.testing.assert_array_equal(whole, np.concatenate(parts, axis=1))
+
+
+def test_round_targets():
+    assert round_targets(100, 10_000) == [100, 1000, 10_000]
+    assert round_targets(100, 100) == [100]
+    assert round_targets(300, 5000) == [300, 3000, 5000]
+    assert round_targets(0, 100) == []
+
+
+def _null_case(tree, n_ocr, seed):
+    rng = np.random.default_rng(seed)
+    act = simulate_bm(tree, n_ocr, rng)[: tree.n_tips].T
+    act[rng.random(act.shape) < 0.15] = np.nan  # missing orthologs
+    trait = pd.Series(simulate_bm(tree, 1, rng)[: tree.n_tips, 0], index=tree.tip_names)
+    return PredictionMatrix([f"ocr{i}" for i in range(n_ocr)], tree.tip_names, act), trait
+
+
+def test_same_seed_same_table_whatever_the_chunking():
+    tree = Tree.from_newick("(((A:1,B:1):1,(C:1,D:2):0.5):1,((E:1,F:1):2,(G:1,H:1):1):1);")
+    matrix, trait = _null_case(tree, 30, 1)
+    settings = AssociationSettings(permulations=50, max_permulations=500, seed=11)
+    whole = associate(matrix, tree, trait, settings)
+    halves = [
+        associate(PredictionMatrix(matrix.ocrs[s], matrix.species, matrix.values[s]), tree, trait, settings)
+        for s in (slice(0, 13), slice(13, 30))
+    ]
+    joined = pd.concat(halves, ignore_index=True)
+    cols = ["ocr", "coef", "pvalue", "perm_pvalue", "perm_trials"]
+    pd.testing.assert_frame_equal(whole[cols], joined[cols])
+
+
+def test_null_calibration_on_zoonomia_tree():
+    """Issue 3: on BM null OCRs on the 241-species tree, P(p < 0.05) stays within 0.03-0.07."""
+    tree = read_tree(shared_path("data", "zoonomia", "zoonomia_241.nwk"))
+    matrix, trait = _null_case(tree, 1500, 2023)
+    table = associate(matrix, tree, trait, AssociationSettings(permulations=200, seed=5))
+    assert (table["status"] == "ok").all()
+    # 1,500 OCRs: binomial SD of a 5 % rate is 0.6 %, so the 3-7 % band is > 3 SD wide on each side.
+    for column in ("pvalue", "perm_pvalue"):
+        rate = float((table[column] < 0.05).mean())
+        assert 0.03 <= rate <= 0.07, (column, rate)
+
+
+def test_planted_association_is_found():
+    tree = Tree.from_newick("(((A:1,B:1):1,(C:1,D:2):0.5):1,((E:1,F:1):2,(G:1,H:1):1):1,((I:1,J:1):1,(K:1,L:1):1):1);")
+    rng = np.random.default_rng(4)
+    trait_nodes = simulate_bm(tree, 1, rng)[:, 0]
+    trait = pd.Series(trait_nodes[: tree.n_tips], index=tree.tip_names)
+    act = trait.to_numpy() * 0.8 + 0.05 * simulate_bm(tree, 1, rng)[: tree.n_tips, 0]
+    matrix = PredictionMatrix(["planted"], tree.tip_names, act[None, :])
+    table = associate(matrix, tree, trait, AssociationSettings(permulations=100, max_permulations=10_000, seed=1))
+    row = table.iloc[0]
+    assert row["pvalue"] < 1e-4
+    assert row["perm_pvalue"] < 0.01
+    assert row["perm_trials"] == 10_000  # kept going: no permulation was as extreme

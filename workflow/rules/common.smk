@@ -1,0 +1,43 @@
+# Glue only: config validation, the species list, wildcard constraints and the list of final outputs.
+
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from tacit.tree import read_tree
+
+validate(config, "../schemas/config.schema.yaml")
+
+RESULTS = config.get("results", "results")
+TISSUES = sorted(config["tissues"])
+TRAITS = {t["name"]: t for t in config["traits"]}
+SPECIES = config.get("species") or read_tree(config["tree"]).tip_names
+if config["reference"] not in SPECIES:
+    raise ValueError(f"config: reference species {config['reference']!r} is not among the species of {config['tree']}")
+
+
+wildcard_constraints:
+    tissue="|".join(TISSUES) or "NO_TISSUE",
+    trait="|".join(TRAITS) or "NO_TRAIT",
+    species="|".join(SPECIES),
+
+
+def genome_source(wildcards):
+    return config["genomes"].format(species=wildcards.species)
+
+
+def tissue_option(key, default=None):
+    """An input function returning config["tissues"][tissue][key]."""
+    return lambda wildcards: config["tissues"][wildcards.tissue].get(key, default)
+
+
+def all_outputs():
+    out = []
+    for tissue in TISSUES:
+        out += [f"{RESULTS}/{tissue}/predictions.tsv.gz", f"{RESULTS}/{tissue}/model/card.md"]
+        out += [f"{RESULTS}/{tissue}/orthologs/qc.tsv", f"{RESULTS}/{tissue}/sequences_qc.tsv"]
+        for trait in TRAITS:
+            out.append(f"{RESULTS}/{tissue}/{trait}/associations.tsv")
+            if config.get("truth"):
+                out.append(f"{RESULTS}/{tissue}/{trait}/recovery.tsv")
+    return out

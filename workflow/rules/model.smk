@@ -1,0 +1,34 @@
+# Stage 2: the tissue CNN, trained on reference OCRs vs negatives with chromosome hold-out.
+
+
+rule train_model:
+    input:
+        genome=f"{RESULTS}/genomes/{config['reference']}.fa",
+        fai=f"{RESULTS}/genomes/{config['reference']}.fa.fai",
+        peaks=tissue_option("peaks"),
+        negatives=tissue_option("negatives"),
+        spec=tissue_option("model_spec"),
+    output:
+        model=f"{RESULTS}/{{tissue}}/model/model.keras",
+        metrics=f"{RESULTS}/{{tissue}}/model/metrics.tsv",
+        history=f"{RESULTS}/{{tissue}}/model/history.tsv",
+        card=f"{RESULTS}/{{tissue}}/model/card.md",
+    params:
+        outdir=lambda wc: f"{RESULTS}/{wc.tissue}/model",
+        negatives=lambda wc, input: " ".join(f"--negatives {n}" for n in input.negatives),
+        val=lambda wc: " ".join(config["tissues"][wc.tissue].get("val_chroms", [])),
+        test=lambda wc: " ".join(config["tissues"][wc.tissue].get("test_chroms", [])),
+        seed=tissue_option("seed", 1),
+        width=config["sequences"]["width"],
+    log:
+        f"logs/{{tissue}}/model/train_model.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{tissue}}/train_model.tsv"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    shell:
+        "tacit train --spec {input.spec} --genome {input.genome} --positives {input.peaks} {params.negatives}"
+        " --out-dir {params.outdir} --width {params.width} --val-chroms {params.val} --test-chroms {params.test}"
+        " --seed {params.seed} --threads {threads} --tissue {wildcards.tissue} 2> {log}"

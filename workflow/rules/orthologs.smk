@@ -1,0 +1,89 @@
+# Stage 1: orthologs of every reference OCR in every species, then summit-centred windows.
+
+
+rule prepare_genome:
+    input:
+        genome_source,
+    output:
+        fasta=f"{RESULTS}/genomes/{{species}}.fa",
+        fai=f"{RESULTS}/genomes/{{species}}.fa.fai",
+    log:
+        f"logs/genomes/{{species}}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    script:
+        "../scripts/prepare_genome.py"
+
+
+rule species_list:
+    output:
+        f"{RESULTS}/species.txt",
+    params:
+        species=SPECIES,
+    log:
+        "logs/species_list.log",
+    run:
+        Path(output[0]).write_text("\n".join(params.species) + "\n")
+
+
+rule map_orthologs:
+    input:
+        maf=config["alignment"]["maf"],
+        peaks=tissue_option("peaks"),
+        species=rules.species_list.output,
+    output:
+        orthologs=expand(f"{RESULTS}/{{{{tissue}}}}/orthologs/{{species}}.narrowPeak", species=SPECIES),
+        qc=f"{RESULTS}/{{tissue}}/orthologs/qc.tsv",
+    params:
+        reference=config["reference"],
+        outdir=lambda wc: f"{RESULTS}/{wc.tissue}/orthologs",
+        min_len=config["orthologs"]["min_len"],
+        max_len=config["orthologs"]["max_len"],
+        protect_dist=config["orthologs"]["protect_dist"],
+    log:
+        f"logs/{{tissue}}/orthologs/map_orthologs.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{tissue}}/map_orthologs.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    shell:
+        "tacit maf-orthologs --maf {input.maf} --peaks {input.peaks} --reference {params.reference}"
+        " --species-list {input.species} --out-dir {params.outdir} --min-len {params.min_len}"
+        " --max-len {params.max_len} --protect-dist {params.protect_dist} 2> {log}"
+
+
+rule ortholog_sequences:
+    input:
+        orthologs=f"{RESULTS}/{{tissue}}/orthologs/{{species}}.narrowPeak",
+        genome=rules.prepare_genome.output.fasta,
+        fai=rules.prepare_genome.output.fai,
+    output:
+        fasta=f"{RESULTS}/{{tissue}}/sequences/{{species}}.fa",
+        qc=f"{RESULTS}/{{tissue}}/sequences/{{species}}.qc.tsv",
+    params:
+        width=config["sequences"]["width"],
+        max_n=config["sequences"]["max_n_fraction"],
+    log:
+        f"logs/{{tissue}}/sequences/{{species}}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    shell:
+        "tacit sequences --orthologs {input.orthologs} --genome {input.genome} --species {wildcards.species}"
+        " --out {output.fasta} --qc {output.qc} --width {params.width} --max-n-fraction {params.max_n} 2> {log}"
+
+
+rule sequences_qc:
+    input:
+        expand(f"{RESULTS}/{{{{tissue}}}}/sequences/{{species}}.qc.tsv", species=SPECIES),
+    output:
+        f"{RESULTS}/{{tissue}}/sequences_qc.tsv",
+    log:
+        f"logs/{{tissue}}/sequences_qc.log",
+    script:
+        "../scripts/concat_tables.py"

@@ -1,0 +1,33 @@
+# Stage 3: score every ortholog (forward and reverse complement averaged) and gather the matrix.
+
+
+rule score_orthologs:
+    input:
+        model=rules.train_model.output.model,
+        fasta=rules.ortholog_sequences.output.fasta,
+    output:
+        f"{RESULTS}/{{tissue}}/scores/{{species}}.tsv",
+    log:
+        f"logs/{{tissue}}/scores/{{species}}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "tacit score --model {input.model} --fasta {input.fasta} --out {output} --threads {threads} 2> {log}"
+
+
+rule prediction_matrix:
+    input:
+        peaks=tissue_option("peaks"),
+        scores=expand(f"{RESULTS}/{{{{tissue}}}}/scores/{{species}}.tsv", species=SPECIES),
+    output:
+        f"{RESULTS}/{{tissue}}/predictions.tsv.gz",
+    log:
+        f"logs/{{tissue}}/prediction_matrix.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "tacit matrix --peaks {input.peaks} --scores {input.scores} --out {output} 2> {log}"
