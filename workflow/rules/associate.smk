@@ -23,6 +23,8 @@ rule associate:
     resources:
         mem_mb=2000,
         runtime=240,
+    conda:
+        "../../envs/associate.yaml"
     shell:
         "tacit associate --matrix {input.matrix} --tree {input.tree} --phenotypes {input.phenotypes}"
         " --trait {wildcards.trait} --trait-type {params.trait_type} --permulations {params.permulations}"

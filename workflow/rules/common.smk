@@ -6,7 +6,10 @@ from snakemake.utils import validate
 
 from tacit.tree import read_tree
 
+import pandas as pd
+
 validate(config, "../schemas/config.schema.yaml")
+validate(pd.read_csv(config["phenotypes"], dtype=str, keep_default_na=False), "../schemas/phenotypes.schema.yaml")
 
 RESULTS = config.get("results", "results")
 TISSUES = sorted(config["tissues"])

@@ -28,6 +28,8 @@ rule train_model:
     resources:
         mem_mb=4000,
         runtime=240,
+    conda:
+        "../../envs/model.yaml"
     shell:
         "tacit train --spec {input.spec} --genome {input.genome} --positives {input.peaks} {params.negatives}"
         " --out-dir {params.outdir} --width {params.width} --val-chroms {params.val} --test-chroms {params.test}"

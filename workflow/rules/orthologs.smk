@@ -13,6 +13,8 @@ rule prepare_genome:
     resources:
         mem_mb=1000,
         runtime=30,
+    conda:
+        "../../envs/orthologs.yaml"
     script:
         "../scripts/prepare_genome.py"
 
@@ -50,6 +52,8 @@ rule map_orthologs:
     resources:
         mem_mb=2000,
         runtime=120,
+    conda:
+        "../../envs/orthologs.yaml"
     shell:
         "tacit maf-orthologs --maf {input.maf} --peaks {input.peaks} --reference {params.reference}"
         " --species-list {input.species} --out-dir {params.outdir} --min-len {params.min_len}"
@@ -73,6 +77,8 @@ rule ortholog_sequences:
     resources:
         mem_mb=1000,
         runtime=30,
+    conda:
+        "../../envs/orthologs.yaml"
     shell:
         "tacit sequences --orthologs {input.orthologs} --genome {input.genome} --species {wildcards.species}"
         " --out {output.fasta} --qc {output.qc} --width {params.width} --max-n-fraction {params.max_n} 2> {log}"

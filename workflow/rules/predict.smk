@@ -13,6 +13,8 @@ rule score_orthologs:
     resources:
         mem_mb=2000,
         runtime=60,
+    conda:
+        "../../envs/model.yaml"
     shell:
         "tacit score --model {input.model} --fasta {input.fasta} --out {output} --threads {threads} 2> {log}"
 
@@ -29,5 +31,7 @@ rule prediction_matrix:
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        "../../envs/associate.yaml"
     shell:
         "tacit matrix --peaks {input.peaks} --scores {input.scores} --out {output} 2> {log}"
