@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from tacit.association import AssociationSettings, associate
-from tacit.permulation import PermulationSource, assign_by_rank, round_targets
+from tacit.permulation import PermulationSource, assign_by_order, assign_by_rank, round_targets
 from tacit.tables import PredictionMatrix
 from tacit.tree import Tree, read_tree, simulate_bm
 
@@ -91,3 +91,12 @@ def test_planted_association_is_found():
     assert row["pvalue"] < 1e-4
     assert row["perm_pvalue"] < 0.01
     assert row["perm_trials"] == 10_000  # kept going: no permulation was as extreme
+
+
+def test_assign_by_order_equals_assign_by_rank_on_subsets():
+    tree = Tree.from_newick("(((A:1,B:1):1,(C:1,D:2):0.5):1,((E:1,F:1):2,(G:1,H:1):1):1);")
+    source = PermulationSource(tree, seed=2)
+    (_, _, draws), (_, _, order) = source.draws(0, 300)[0], source.orders(0, 300)[0]
+    present = np.array([True, False, True, True, False, True, True, True])
+    real = np.array([3.0, 1.0, 4.0, 1.5, 9.0, 2.6])
+    np.testing.assert_array_equal(assign_by_order(order, present, real), assign_by_rank(draws[present], real))
