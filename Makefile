@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Quiet TensorFlow's start-up chatter in logs; it still reports errors.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo test lint clean-demo
+.PHONY: install demo report test lint clean-demo
 
 install: $(VENV)/.installed
 
@@ -19,6 +19,9 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
+
+report: install
+	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml --report results/report.html
 
 test: install
 	$(BIN)/python -m pytest -q -ra

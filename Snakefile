@@ -7,6 +7,7 @@
 #   {tissue}/model/                            model.keras, metrics.tsv, history.tsv, card.md
 #   {tissue}/predictions.tsv.gz                OCR x species predicted activity (empty = no ortholog)
 #   {tissue}/{trait}/associations.tsv          PGLS + permulations + FDR per OCR
+#   {tissue}/plots/, {tissue}/{trait}/plots/   report figures (make report -> results/report.html)
 # Logs mirror these paths under logs/.
 
 from snakemake.utils import min_version
@@ -17,11 +18,15 @@ min_version("8.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/orthologs.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/associate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

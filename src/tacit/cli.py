@@ -25,6 +25,7 @@ COMMANDS = (
     "matrix",
     "associate",
     "evaluate",
+    "export",
 )
 
 

@@ -39,8 +39,10 @@ def all_outputs():
     for tissue in TISSUES:
         out += [f"{RESULTS}/{tissue}/predictions.tsv.gz", f"{RESULTS}/{tissue}/model/card.md"]
         out += [f"{RESULTS}/{tissue}/orthologs/qc.tsv", f"{RESULTS}/{tissue}/sequences_qc.tsv"]
+        out += [f"{RESULTS}/{tissue}/plots/{name}.png" for name in ("training", "roc_pr", "ortholog_qc")]
         for trait in TRAITS:
             out.append(f"{RESULTS}/{tissue}/{trait}/associations.tsv")
+            out += [f"{RESULTS}/{tissue}/{trait}/plots/{name}.png" for name in ("qq", "volcano", "top_ocrs")]
             if config.get("truth"):
                 out.append(f"{RESULTS}/{tissue}/{trait}/recovery.tsv")
     return out
