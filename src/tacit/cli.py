@@ -18,6 +18,8 @@ from .errors import InputError, NotSupportedError
 COMMANDS = (
     "simulate",
     "maf_orthologs",
+    "halper",
+    "chain_orthologs",
     "sequences",
     "model",
     "train",

@@ -1,0 +1,39 @@
+"""``tacit chain-orthologs``: orthologs of reference OCRs through a UCSC chain file (HALPER rules)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "chain-orthologs",
+        help="map reference OCRs through a UCSC chain file; one narrowPeak of orthologs",
+        description="Lift each OCR and its summit through the aligned blocks of a UCSC chain file (peaks on the "
+        "chains' target genome), and stitch the fragments into one ortholog per OCR as HALPER does.",
+    )
+    p.add_argument("--chain", required=True, help="UCSC chain file (plain or gzip), target = the peaks' genome")
+    p.add_argument("--peaks", required=True, help="reference OCRs (narrowPeak, summit in column 10)")
+    p.add_argument("--out", required=True, help="orthologs as narrowPeak: chrom, start, end, OCR name, 0, strand, "
+                   "-1, -1, -1, summit offset")
+    p.add_argument("--min-len", type=int, default=50, help="shortest ortholog kept, bp (default: 50)")
+    p.add_argument("--max-len", type=int, default=1000, help="longest ortholog kept, bp (default: 1000)")
+    p.add_argument("--protect-dist", type=int, default=5,
+                   help="bases required on each side of the lifted summit, bp (default: 5)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..chain import chain_orthologs
+    from ..orthologs import OrthologSettings
+    from ..peaks import read_narrowpeak
+
+    settings = OrthologSettings(min_len=args.min_len, max_len=args.max_len, protect_dist=args.protect_dist)
+    peaks = read_narrowpeak(args.peaks)
+    result = chain_orthologs(args.chain, peaks, args.out, settings)
+    others = ", ".join(f"{key} {n}" for key, n in result.counts.items() if key != "mapped")
+    log.info("%d of %d peaks mapped to %s (%s)", result.counts["mapped"], len(peaks), args.out, others)
+    return 0
