@@ -27,7 +27,7 @@ def small_case(tmp_path):
     ]
     (tmp_path / "matrix.tsv").write_text("\n".join(rows) + "\n")
     (tmp_path / "pheno.csv").write_text(
-        "species,size,flag\n" + "\n".join(f"{s},{v},{v > 3}" for s, v in zip("ABCDEFGH", [1, 2, 2.5, 3.5, 4, 5, 6, 7.5]))
+        "species,size,flag\n" + "\n".join(f"{s},{v},{int(v > 3)}" for s, v in zip("ABCDEFGH", [1, 2, 2.5, 3.5, 4, 5, 6, 7.5]))
     )
     return tmp_path
 
@@ -56,12 +56,27 @@ def test_same_seed_identical_bytes(small_case):
     assert outs[0] == outs[1]
 
 
-def test_binary_is_not_yet_supported_exit_2(small_case):
+def test_binary_trait_runs_phyloglm_and_binary_permulations(small_case):
+    out = small_case / "binary.tsv"
     run = tacit("associate", "--matrix", small_case / "matrix.tsv", "--species", small_case / "species.txt",
                 "--tree", small_case / "tree.nwk", "--phenotypes", small_case / "pheno.csv", "--trait", "flag",
-                "--trait-type", "binary", "--out", small_case / "x.tsv")
-    assert run.returncode == 2
-    assert not (small_case / "x.tsv").exists()
+                "--trait-type", "binary", "--permulations", "10", "--out", out)
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(out, sep="\t")
+    assert list(table.columns) == COLUMNS
+    assert table.loc[2, "status"] == "too_few_species"
+    assert table.loc[0, "status"] in ("ok", "alpha_at_bound", "permulation_rejection_limit")
+    assert 0 < table.loc[0, "pvalue"] <= 1 and 0 < table.loc[0, "perm_pvalue"] <= 1
+
+
+def test_binary_trait_with_other_values_is_one_clear_error(small_case):
+    out = small_case / "never.tsv"
+    run = tacit("associate", "--matrix", small_case / "matrix.tsv", "--species", small_case / "species.txt",
+                "--tree", small_case / "tree.nwk", "--phenotypes", small_case / "pheno.csv", "--trait", "size",
+                "--trait-type", "binary", "--out", out)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert "pheno.csv" in run.stderr
+    assert not out.exists()
 
 
 def test_bad_input_one_line_no_traceback_no_output(small_case):

@@ -38,6 +38,8 @@ class AssociationSettings:
     min_species_fraction: float = 0.5
     perm_test: str = "conditional"
     resolve_count: int = 10  # an OCR is resolved once this many permulations are as extreme as observed
+    trait_type: str = "continuous"
+    max_draws_per_permulation: int = 100  # binary permulations: bound on rejection sampling
 
 
 @dataclass
@@ -89,7 +91,10 @@ def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: 
     -------
     pd.DataFrame
         One row per OCR of ``matrix`` in its order, columns :data:`COLUMNS`. ``status`` is ``ok`` or why the
-        OCR was not tested (``too_few_species``, ``constant_activity``, ``constant_trait``, ``singular_tree``).
+        OCR was not tested (``too_few_species``, ``constant_activity``, ``constant_trait``, ``singular_tree``;
+        binary traits also ``one_class``, ``not_converged``, ``alpha_at_bound`` - tested, as phyloglm
+        reports it with a warning - and ``permulation_rejection_limit``). For binary traits ``statistic``
+        is phyloglm's Wald z, else the t of the slope.
     """
     if settings.perm_test not in PERM_TESTS:
         raise ValueError(f"perm_test must be one of {PERM_TESTS}")
@@ -107,12 +112,18 @@ def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: 
     for name in COLUMNS[1:-1]:
         table[name] = np.nan
     table["status"] = "ok"
-    fits = _observed_fits(values, y_all, sub_tree, threshold, table)
-    if settings.permulations > 0 and fits:
-        _permulate(fits, sub_tree, settings, table)
+    if settings.trait_type == "binary":
+        from .binary import VALID_FIT, associate_binary
+
+        associate_binary(values, y_all, sub_tree, threshold, table, settings)
+        tested = table["status"].isin(VALID_FIT) & table["pvalue"].notna()
+    else:
+        fits = _observed_fits(values, y_all, sub_tree, threshold, table)
+        if settings.permulations > 0 and fits:
+            _permulate(fits, sub_tree, settings, table)
+        tested = table["status"] == "ok"
     table["n_species"] = table["n_species"].astype("Int64")
     table["perm_trials"] = table["perm_trials"].astype("Int64")
-    tested = table["status"] == "ok"
     basis = table["perm_pvalue"] if settings.permulations > 0 else table["pvalue"]
     table["fdr"] = benjamini_hochberg(np.where(tested, basis, np.nan))
     return table[COLUMNS]
@@ -213,3 +224,11 @@ def _count(fits: list[_Fit], contrasts: np.ndarray, sumsq: np.ndarray, perm_test
         fit.counted += c
         fit.exceed += e
         fit.trials += contrasts.shape[1]
+
+
+def write_associations(table: pd.DataFrame, path: str) -> None:
+    """Write the association table as TSV: floats with 12 significant digits, empty cells for NaN."""
+    from .io import atomic_writer
+
+    with atomic_writer(path) as out:
+        table.to_csv(out, sep="\t", index=False, na_rep="", float_format="%.12g", lineterminator="\n")

@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..errors import NotSupportedError
-
 log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "associate",
-        help="PGLS of a phenotype on predicted activity per OCR, with permulations and BH FDR",
-        description="Per OCR: phenotype ~ predicted activity by PGLS under Brownian motion (as phylolm), "
-        "permulation p-values (Saputra et al. 2021) in adaptive rounds, and Benjamini-Hochberg FDR.",
+        help="PGLS (or phylogenetic logistic regression) of a phenotype on predicted activity per OCR, "
+        "with permulations and BH FDR",
+        description="Per OCR: phenotype ~ predicted activity by PGLS under Brownian motion (as phylolm) for "
+        "continuous traits, or by phylogenetic logistic regression (as phyloglm logistic_MPLE, at the converged "
+        "optimum) for 0/1 traits; permulation p-values (Saputra et al. 2021; binary permulations keep the number "
+        "of foreground species and clades) in adaptive rounds, and Benjamini-Hochberg FDR.",
     )
     p.add_argument("--matrix", required=True, help="prediction matrix: TACIT format (with --species) or predictions.tsv.gz")
     p.add_argument("--species", help="TACIT species file, one Genus_species per line, in matrix column order")
@@ -37,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
     from ..tables import read_matrix, read_phenotypes
     from ..tree import read_tree
 
-    if args.trait_type == "binary":
-        raise NotSupportedError("binary traits (phyloglm) are not yet supported")
     tree = read_tree(args.tree)
     trait = read_phenotypes(args.phenotypes, args.trait, binary=args.trait_type == "binary")
     matrix = read_matrix(args.matrix, args.species)
@@ -48,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         min_species_fraction=args.min_species_fraction,
         perm_test=args.perm_test,
+        trait_type=args.trait_type,
     )
     table = associate(matrix, tree, trait, settings)
     write_associations(table, args.out)
