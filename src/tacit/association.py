@@ -18,7 +18,7 @@ import pandas as pd
 from .errors import InputError
 from .fdr import benjamini_hochberg
 from .permulation import PermulationSource, assign_by_order, conditional_pvalue, round_targets
-from .regression import ContrastPlan, contrast_plan, fit_slopes, t_pvalue
+from .regression import ContrastPlan, contrast_plan, t_pvalue
 from .tables import PredictionMatrix
 from .tree import Tree
 
@@ -52,6 +52,7 @@ class _Fit:
     coef: float
     stat: float
     ux: np.ndarray
+    basis: np.ndarray | None = None  # orthonormal basis of the covariates' contrasts (FWL), or None
     exceed: int = 0
     counted: int = 0
     trials: int = 0
@@ -84,8 +85,13 @@ def reconcile(matrix: PredictionMatrix, tree: Tree, trait: pd.Series) -> Reconci
     return Reconciliation(common, dropped)
 
 
-def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: AssociationSettings) -> pd.DataFrame:
+def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: AssociationSettings,
+              covariates: pd.DataFrame | None = None) -> pd.DataFrame:
     """Fit every OCR, run adaptive permulations and add BH FDR.
+
+    ``covariates`` (species x columns, optional) enter the model after activity (``trait ~ activity +
+    covariates``); species with an unknown covariate are dropped like those with an unknown trait. The
+    permulated variable stays the trait.
 
     Returns
     -------
@@ -98,6 +104,14 @@ def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: 
     """
     if settings.perm_test not in PERM_TESTS:
         raise ValueError(f"perm_test must be one of {PERM_TESTS}")
+    if covariates is not None and covariates.shape[1]:
+        known = covariates.index[covariates.notna().all(axis=1)]
+        unknown = sorted(set(trait.index) - set(known))
+        if unknown:
+            log.warning("%d species without a known covariate dropped: %s", len(unknown), ", ".join(unknown[:10]))
+        trait = trait[trait.index.isin(known)]
+    else:
+        covariates = None
     rec = reconcile(matrix, tree, trait)
     if len(rec.common) < 3:
         raise InputError(f"only {len(rec.common)} species are shared by the matrix, the tree and the phenotypes; need at least 3")
@@ -105,6 +119,7 @@ def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: 
     col = {s: j for j, s in enumerate(matrix.species)}
     values = matrix.values[:, [col[s] for s in sub_tree.tip_names]]
     y_all = trait.loc[sub_tree.tip_names].to_numpy(dtype=float)
+    cov_all = None if covariates is None else covariates.loc[sub_tree.tip_names].to_numpy(dtype=float)
     threshold = settings.min_species_fraction * len(rec.common)
     log.info("%d OCRs, %d common species, an OCR needs >= %.1f species", len(matrix.ocrs), len(rec.common), threshold)
 
@@ -115,10 +130,10 @@ def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: 
     if settings.trait_type == "binary":
         from .binary import VALID_FIT, associate_binary
 
-        associate_binary(values, y_all, sub_tree, threshold, table, settings)
+        associate_binary(values, y_all, sub_tree, threshold, table, settings, cov_all)
         tested = table["status"].isin(VALID_FIT) & table["pvalue"].notna()
     else:
-        fits = _observed_fits(values, y_all, sub_tree, threshold, table)
+        fits = _observed_fits(values, y_all, sub_tree, threshold, table, cov_all)
         if settings.permulations > 0 and fits:
             _permulate(fits, sub_tree, settings, table)
         tested = table["status"] == "ok"
@@ -129,15 +144,17 @@ def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: 
     return table[COLUMNS]
 
 
-def _observed_fits(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshold: float, table: pd.DataFrame) -> list[_Fit]:
-    plans: dict[bytes, ContrastPlan] = {}
+def _observed_fits(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshold: float, table: pd.DataFrame,
+                   cov_all: np.ndarray | None = None) -> list[_Fit]:
+    plans: dict[bytes, tuple[ContrastPlan, np.ndarray | None]] = {}
     fits: list[_Fit] = []
     status = table["status"].to_numpy(dtype=object)
+    n_cov = 0 if cov_all is None else cov_all.shape[1]
     for i, row in enumerate(values):
         present = np.isfinite(row)
         n = int(present.sum())
         table.iat[i, 1] = n
-        if n < threshold or n < 3:
+        if n < threshold or n < 3 + n_cov:
             status[i] = "too_few_species"
             continue
         x, y = row[present], y_all[present]
@@ -148,19 +165,44 @@ def _observed_fits(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshold:
             status[i] = "constant_trait"
             continue
         key = np.packbits(present).tobytes()
-        plan = plans.get(key)
-        if plan is None:
-            plan = plans[key] = contrast_plan(tree, present)
+        if key not in plans:
+            plans[key] = _plan_with_covariates(tree, present, cov_all)
+        plan, basis = plans[key]
         if plan.singular:
             status[i] = "singular_tree"
             continue
-        fit = fit_slopes(plan, x, y[:, None])
-        coef, se, stat = float(fit.coef[0]), float(fit.se[0]), float(fit.statistic[0])
-        table.loc[i, ["coef", "se", "statistic", "pvalue"]] = [coef, se, stat, float(t_pvalue(stat, fit.df))]
-        fits.append(_Fit(i, plan, present, x, y, coef, stat, plan.apply(x[:, None])[0][:, 0]))
+        ux = plan.apply(x[:, None])[0][:, 0]
+        uy = plan.apply(y[:, None])[0][:, 0]
+        if basis is not None:
+            # Frisch-Waugh-Lovell: the slope of y on x given covariates is that of the residuals of both.
+            ux = ux - basis @ (basis.T @ ux)
+            uy = uy - basis @ (basis.T @ uy)
+        sxx = float(ux @ ux)
+        if sxx <= 1e-12 * max(float(np.sum(x * x)), 1e-300):
+            status[i] = "collinear_covariates"
+            continue
+        df = n - 2 - (0 if basis is None else basis.shape[1])
+        coef = float(ux @ uy) / sxx
+        rss = max(float(uy @ uy) - coef * coef * sxx, 0.0)
+        se = float(np.sqrt(rss / df / sxx))
+        stat = coef / se if se > 0 else np.inf * np.sign(coef)
+        table.loc[i, ["coef", "se", "statistic", "pvalue"]] = [coef, se, stat, float(t_pvalue(stat, df))]
+        fits.append(_Fit(i, plan, present, x, y, coef, stat, ux, basis))
     table["status"] = status
     log.info("fitted %d OCRs; %d not tested", len(fits), len(values) - len(fits))
     return fits
+
+
+def _plan_with_covariates(tree: Tree, present: np.ndarray, cov_all: np.ndarray | None
+                          ) -> tuple[ContrastPlan, np.ndarray | None]:
+    """Contrast plan of a species set and an orthonormal basis of its covariates' contrasts (or None)."""
+    plan = contrast_plan(tree, present)
+    if cov_all is None or plan.singular:
+        return plan, None
+    # Orthonormal basis of the covariates' contrasts, rank-revealing (collinear covariates count once).
+    u, sv, _ = np.linalg.svd(plan.apply(cov_all[present])[0], full_matrices=False)
+    rank = int(np.sum(sv > sv.max(initial=0.0) * 1e-10))
+    return plan, u[:, :rank]
 
 
 def _permulate(fits: list[_Fit], tree: Tree, settings: AssociationSettings, table: pd.DataFrame) -> None:
@@ -182,6 +224,10 @@ def _permulate(fits: list[_Fit], tree: Tree, settings: AssociationSettings, tabl
                 permuted = assign_by_order(order, lead.present, lead.y)
                 contrasts, _ = lead.plan.apply(permuted)
                 sumsq = np.einsum("ij,ij->j", contrasts, contrasts)
+                if lead.basis is not None:
+                    # Residual sum of squares given covariates; ux is already orthogonal to them.
+                    proj = lead.basis.T @ contrasts
+                    sumsq = sumsq - np.einsum("ij,ij->j", proj, proj)
                 for first in range(0, len(members), 256):
                     _count(members[first : first + 256], contrasts, sumsq, settings.perm_test)
         done = target
@@ -209,7 +255,8 @@ def _count(fits: list[_Fit], contrasts: np.ndarray, sumsq: np.ndarray, perm_test
     coef = (ux @ contrasts) / sxx
     rss = np.maximum(sumsq[None, :] - coef * coef * sxx, 0.0)
     with np.errstate(divide="ignore"):
-        stat = coef / np.sqrt(rss / (fits[0].plan.n_tips - 2) / sxx)
+        n_cov = 0 if fits[0].basis is None else fits[0].basis.shape[1]
+        stat = coef / np.sqrt(rss / (fits[0].plan.n_tips - 2 - n_cov) / sxx)
     observed = np.array([[abs(f.stat)] for f in fits])
     # Equal |t| counts as "as extreme"; the tolerance absorbs rounding when a permulation equals the data.
     extreme = np.abs(stat) >= observed * (1 - 1e-9)

@@ -99,6 +99,7 @@ class _Ocr:
     x: np.ndarray
     coef: float
     z: float
+    covariates: np.ndarray | None = None
     exceed: int = 0
     counted: int = 0
     trials: int = 0
@@ -106,7 +107,7 @@ class _Ocr:
 
 
 def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshold: float, table: pd.DataFrame,
-                     settings: "object") -> None:
+                     settings: "object", cov_all: np.ndarray | None = None) -> None:
     """Fill ``table`` (columns of :data:`tacit.association.COLUMNS`) for a 0/1 trait.
 
     Parameters
@@ -123,6 +124,8 @@ def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshol
         The output table, one row per OCR; ``n_species`` and the statistics are written in place.
     settings
         :class:`tacit.association.AssociationSettings`.
+    cov_all
+        Optional ``(n, c)`` covariates of the same species, added to the model after activity.
     """
     status = table["status"].to_numpy(dtype=object)
     groups: dict[bytes, _Group] = {}
@@ -149,7 +152,8 @@ def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshol
             fg = y.astype(bool)
             group = groups[key] = _Group(present, sub, tree_geometry(sub), y, int(fg.sum()),
                                          int(foreground_clades(sub, fg)))
-        fit = fit_phyloglm(group.geometry, row[present], y)
+        cov = None if cov_all is None else cov_all[present]
+        fit = fit_phyloglm(group.geometry, row[present], y, cov)
         fitted += 1
         if fitted % 500 == 0:
             log.info("phyloglm: %d OCRs fitted (%.1f s)", fitted, time.monotonic() - started)
@@ -157,7 +161,7 @@ def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshol
         table.loc[i, ["coef", "se", "statistic", "pvalue"]] = [fit.coef, fit.se, fit.z, fit.pvalue]
         if fit.status in VALID_FIT:
             group.members.append(i)
-            ocrs.setdefault(key, []).append(_Ocr(i, row[present], fit.coef, fit.z))
+            ocrs.setdefault(key, []).append(_Ocr(i, row[present], fit.coef, fit.z, cov))
     table["status"] = status
     log.info("phyloglm: %d OCRs fitted, %d species sets", fitted, len(groups))
     if settings.permulations > 0 and ocrs:
@@ -178,7 +182,7 @@ def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], tree:
             for fg in group.accepted[done:target]:
                 y_perm = fg.astype(float)
                 for ocr in members:
-                    fit = fit_phyloglm(group.geometry, ocr.x, y_perm)
+                    fit = fit_phyloglm(group.geometry, ocr.x, y_perm, ocr.covariates)
                     fits += 1
                     if fits % 5000 == 0:
                         log.info("binary permulations: %d fits (%.0f/s)", fits, fits / (time.monotonic() - started))

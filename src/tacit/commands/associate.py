@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--phenotypes", required=True, help="CSV with a 'species' column and one column per trait")
     p.add_argument("--trait", required=True, help="trait column of --phenotypes")
     p.add_argument("--out", required=True, help="output TSV")
+    p.add_argument("--covariate", action="append", default=[], metavar="NAME",
+                   help="phenotype column added to the model after activity (repeatable); the trait stays the "
+                   "permulated variable")
     p.add_argument("--trait-type", choices=("continuous", "binary"), default="continuous")
     p.add_argument("--permulations", type=int, default=0, help="first round of permulations per OCR (0: none)")
     p.add_argument("--max-permulations", type=int, help="adaptive rounds grow tenfold up to this (default: --permulations)")
@@ -49,7 +52,13 @@ def run(args: argparse.Namespace) -> int:
         perm_test=args.perm_test,
         trait_type=args.trait_type,
     )
-    table = associate(matrix, tree, trait, settings)
+    covariates = None
+    if args.covariate:
+        import pandas as pd
+
+        covariates = pd.concat({name: read_phenotypes(args.phenotypes, name)
+                                for name in args.covariate}, axis=1)
+    table = associate(matrix, tree, trait, settings, covariates)
     write_associations(table, args.out)
     log.info("wrote %s: %d OCRs, %d tested", args.out, len(table), int((table["status"] == "ok").sum()))
     return 0
