@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Quiet TensorFlow's start-up chatter in logs; it still reports errors.
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo report test lint clean-demo
+.PHONY: install demo report publish test lint clean-demo
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,9 @@ demo: install
 
 report: install
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml --report results/report.html
+
+publish: install
+	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml publish
 
 test: install
 	$(BIN)/python -m pytest -q -ra

@@ -27,6 +27,7 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/associate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/publish.smk"
 
 
 rule all:

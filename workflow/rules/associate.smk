@@ -3,18 +3,22 @@
 
 rule associate:
     input:
-        matrix=rules.prediction_matrix.output,
+        matrix=predictions_of,
         tree=config["tree"],
         phenotypes=config["phenotypes"],
     output:
         f"{RESULTS}/{{tissue}}/{{trait}}/associations.tsv",
     params:
         trait_type=lambda wc: TRAITS[wc.trait]["type"],
-        permulations=config["association"]["permulations"],
-        max_permulations=config["association"]["max_permulations"],
+        permulations=lambda wc: TRAITS[wc.trait].get("permulations", config["association"]["permulations"]),
+        max_permulations=lambda wc: TRAITS[wc.trait].get(
+            "max_permulations", config["association"]["max_permulations"]
+        ),
+        covariates=lambda wc: "".join(f" --covariate {c}" for c in TRAITS[wc.trait].get("covariates", [])),
         perm_test=config["association"]["perm_test"],
         seed=config["association"]["seed"],
         min_fraction=config["association"]["min_species_fraction"],
+        species=predictions_species_option,
     log:
         f"logs/{{tissue}}/{{trait}}/associate.log",
     benchmark:
@@ -26,8 +30,8 @@ rule associate:
     conda:
         "../../envs/associate.yaml"
     shell:
-        "tacit associate --matrix {input.matrix} --tree {input.tree} --phenotypes {input.phenotypes}"
-        " --trait {wildcards.trait} --trait-type {params.trait_type} --permulations {params.permulations}"
+        "tacit associate --matrix {input.matrix} {params.species} --tree {input.tree} --phenotypes {input.phenotypes}"
+        " --trait {wildcards.trait} --trait-type {params.trait_type}{params.covariates} --permulations {params.permulations}"
         " --max-permulations {params.max_permulations} --perm-test {params.perm_test} --seed {params.seed}"
         " --min-species-fraction {params.min_fraction} --out {output} 2> {log}"
 

@@ -34,12 +34,48 @@ def tissue_option(key, default=None):
     return lambda wildcards: config["tissues"][wildcards.tissue].get(key, default)
 
 
+def mode(tissue):
+    """How a tissue enters: 'predictions' (a given matrix), 'pretrained' (a given model) or 'train'."""
+    entry = config["tissues"][tissue]
+    if "predictions" in entry:
+        return "predictions"
+    return "pretrained" if "model" in entry else "train"
+
+
+MAPPED = [t for t in TISSUES if mode(t) != "predictions"]
+TRAINED = [t for t in TISSUES if mode(t) == "train"]
+
+
+def predictions_path(tissue):
+    """The tissue's prediction matrix: the given one, or the one this workflow builds."""
+    return config["tissues"][tissue].get("predictions") or f"{RESULTS}/{tissue}/predictions.tsv.gz"
+
+
+def predictions_of(wildcards):
+    return predictions_path(wildcards.tissue)
+
+
+def predictions_species_option(wildcards):
+    """``--species FILE`` for a TACIT-format matrix given in the config, else nothing."""
+    species = config["tissues"][wildcards.tissue].get("predictions_species")
+    return f"--species {species}" if species else ""
+
+
+def model_of(wildcards):
+    """The tissue's model: the given trained model, or the one this workflow trains."""
+    return config["tissues"][wildcards.tissue].get("model") or f"{RESULTS}/{wildcards.tissue}/model/model.keras"
+
+
 def all_outputs():
     out = []
-    for tissue in TISSUES:
-        out += [f"{RESULTS}/{tissue}/predictions.tsv.gz", f"{RESULTS}/{tissue}/model/card.md"]
+    for tissue in MAPPED:
+        out += [f"{RESULTS}/{tissue}/predictions.tsv.gz"]
         out += [f"{RESULTS}/{tissue}/orthologs/qc.tsv", f"{RESULTS}/{tissue}/sequences_qc.tsv"]
-        out += [f"{RESULTS}/{tissue}/plots/{name}.png" for name in ("training", "roc_pr", "ortholog_qc")]
+        out.append(f"{RESULTS}/{tissue}/plots/ortholog_qc.png")
+    for tissue in TRAINED:
+        out.append(f"{RESULTS}/{tissue}/model/card.md")
+        out += [f"{RESULTS}/{tissue}/plots/{name}.png" for name in ("training", "roc_pr")]
+    for tissue in TISSUES:
         for trait in TRAITS:
             out.append(f"{RESULTS}/{tissue}/{trait}/associations.tsv")
             out += [f"{RESULTS}/{tissue}/{trait}/plots/{name}.png" for name in ("qq", "volcano", "top_ocrs")]

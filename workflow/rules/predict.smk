@@ -3,7 +3,7 @@
 
 rule score_orthologs:
     input:
-        model=rules.train_model.output.model,
+        model=model_of,
         fasta=rules.ortholog_sequences.output.fasta,
     output:
         f"{RESULTS}/{{tissue}}/scores/{{species}}.tsv",

@@ -31,7 +31,7 @@ rule plot_association:
 rule plot_top_ocrs:
     input:
         associations=f"{RESULTS}/{{tissue}}/{{trait}}/associations.tsv",
-        predictions=f"{RESULTS}/{{tissue}}/predictions.tsv.gz",
+        predictions=predictions_of,
         tree=config["tree"],
         phenotypes=config["phenotypes"],
     output:
@@ -43,6 +43,7 @@ rule plot_top_ocrs:
         ),
     params:
         n_top=12,
+        species=lambda wc: config["tissues"][wc.tissue].get("predictions_species", ""),
     log:
         f"logs/{{tissue}}/{{trait}}/plot_top_ocrs.log",
     resources:

@@ -12,7 +12,7 @@ logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 assoc = pd.read_csv(snakemake.input.associations, sep="\t")
 ranked = assoc[assoc["status"] == "ok"].sort_values(["fdr", "perm_pvalue", "pvalue"])
 top = ranked["ocr"].head(snakemake.params.n_top).tolist()
-matrix = read_matrix(snakemake.input.predictions)
+matrix = read_matrix(snakemake.input.predictions, snakemake.params.species or None)
 activity = pd.DataFrame(matrix.values, index=matrix.ocrs, columns=matrix.species).loc[top].T
 phenotype = read_phenotypes(snakemake.input.phenotypes, snakemake.wildcards.trait).rename(snakemake.wildcards.trait)
 tree = read_tree(snakemake.input.tree)
