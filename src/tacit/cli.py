@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"tacit {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # a file the readers did not open themselves (e.g. a model or an index)
+        if args.debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"tacit {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"tacit {args.command}: interrupted", file=sys.stderr)
         return 130

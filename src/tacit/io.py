@@ -12,6 +12,7 @@ import gzip
 import io
 import os
 import tempfile
+import zlib
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -34,8 +35,31 @@ def open_text(path: str | os.PathLike[str]) -> IO[str]:
     if p.is_dir():
         raise InputError("expected a file, found a directory", p)
     if is_gzip(p):
-        return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8", newline="")
+        return io.TextIOWrapper(_CheckedGzip(p), encoding="utf-8", newline="")
     return open(p, encoding="utf-8", newline="")
+
+
+class _CheckedGzip(gzip.GzipFile):
+    """A gzip reader whose truncation or corruption is an :class:`InputError` naming the file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "rb")
+        self._path = path
+
+    def _fail(self, err: Exception) -> InputError:
+        return InputError(f"truncated or corrupt gzip data ({err}); re-download or re-compress the file", self._path)
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return super().read(size)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+            raise self._fail(err) from None
+
+    def read1(self, size: int = -1) -> bytes:
+        try:
+            return super().read1(size)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+            raise self._fail(err) from None
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ rule train_model:
         model=f"{RESULTS}/{{tissue}}/model/model.keras",
         metrics=f"{RESULTS}/{{tissue}}/model/metrics.tsv",
         history=f"{RESULTS}/{{tissue}}/model/history.tsv",
+        heldout=f"{RESULTS}/{{tissue}}/model/heldout_predictions.tsv",
         card=f"{RESULTS}/{{tissue}}/model/card.md",
     params:
         outdir=lambda wc: f"{RESULTS}/{wc.tissue}/model",

@@ -1,0 +1,27 @@
+"""``tacit score``: score one species' ortholog sequences with a trained CNN (forward and reverse complement)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "score",
+        help="score FASTA sequences with a trained model; writes id<TAB>score",
+        description="Each score is the mean of the model's outputs on the sequence and its reverse complement. "
+        "Every record must have the model's input length; an empty FASTA gives a header-only table.",
+    )
+    p.add_argument("--model", required=True, help="trained model (.keras, or legacy .h5)")
+    p.add_argument("--fasta", required=True, help="sequences to score (plain or gzip FASTA)")
+    p.add_argument("--out", required=True, help="output TSV with header 'id<TAB>score' (.gz for gzip)")
+    p.add_argument("--threads", type=int, help="TensorFlow intra-op threads (default: TensorFlow's choice)")
+    p.add_argument("--batch-size", type=int, default=256, help="sequences per model call (default: 256)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..scoring import score_fasta
+
+    score_fasta(args.model, args.fasta, args.out, batch_size=args.batch_size, threads=args.threads)
+    return 0
