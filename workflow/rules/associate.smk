@@ -44,6 +44,8 @@ rule recovery:
         f"{RESULTS}/{{tissue}}/{{trait}}/recovery.tsv",
     log:
         f"logs/{{tissue}}/{{trait}}/recovery.log",
+    conda:
+        "../../envs/associate.yaml"
     shell:
         "tacit evaluate --associations {input.associations} --truth {input.truth} --trait {wildcards.trait}"
         " --out {output} 2> {log}"

@@ -91,5 +91,7 @@ rule sequences_qc:
         f"{RESULTS}/{{tissue}}/sequences_qc.tsv",
     log:
         f"logs/{{tissue}}/sequences_qc.log",
+    conda:
+        "../../envs/orthologs.yaml"
     script:
         "../scripts/concat_tables.py"

@@ -13,9 +13,10 @@ rule publish:
         tissues=TISSUES,
         traits=list(TRAITS),
         trained=TRAINED,
-        results=RESULTS,
         config=config,
     log:
         "logs/publish.log",
+    conda:
+        "../../envs/associate.yaml"
     script:
         "../scripts/publish.py"
