@@ -499,3 +499,34 @@ def map_orthologs(maf: str | os.PathLike[str], peaks: Sequence[Peak], reference:
                     len(missing), maf, min(missing))
     write_orthologs(result, out_dir)
     return result
+
+
+def write_self_orthologs(peaks: Sequence[Peak], species: str, out: str | os.PathLike[str],
+                         qc: str | os.PathLike[str]) -> None:
+    """The reference species' own orthologs (its peaks) in the ortholog format, and its one-row QC table.
+
+    Used with chain and HAL alignments, which map from the reference to the other species only.
+    """
+    order = sorted(range(len(peaks)), key=lambda i: (peaks[i].chrom, peaks[i].start, peaks[i].name))
+    with atomic_writer(out) as handle:
+        for i in order:
+            p = peaks[i]
+            handle.write(f"{p.chrom}\t{p.start}\t{p.end}\t{p.name}\t0\t+\t-1\t-1\t-1\t{p.summit_offset}\n")
+    lengths = np.array([p.end - p.start for p in peaks])
+    row = {"species": _check_species_name(species), "n_peaks": len(peaks), "mapped": len(peaks),
+           **{key: 0 for key in (*REASONS, "other_chrom")},
+           "median_length": f"{np.median(lengths):.1f}".removesuffix(".0") if lengths.size else "NA"}
+    with atomic_writer(qc) as handle:
+        handle.write("\t".join(QC_COLUMNS) + "\n" + "\t".join(str(row[key]) for key in QC_COLUMNS) + "\n")
+
+
+def write_liftover_inputs(peaks: Sequence[Peak], peaks_bed: str | os.PathLike[str],
+                          summits_bed: str | os.PathLike[str]) -> None:
+    """BED4 files of the peaks and of their summits (1 bp), as halLiftover and HALPER take them."""
+    with atomic_writer(peaks_bed) as handle:
+        for p in peaks:
+            handle.write(f"{p.chrom}\t{p.start}\t{p.end}\t{p.name}\n")
+    with atomic_writer(summits_bed) as handle:
+        for p in peaks:
+            summit = p.summit
+            handle.write(f"{p.chrom}\t{summit}\t{summit + 1}\t{p.name}\n")

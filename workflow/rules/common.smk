@@ -2,21 +2,33 @@
 
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from tacit.tree import read_tree
+from tacit.errors import InputError
+from tacit.workflow_config import check_config
 
 import pandas as pd
 
 validate(config, "../schemas/config.schema.yaml")
+try:
+    SPECIES = check_config(config)  # files exist, tree parses, traits present: fail now, not in a job
+except InputError as err:
+    raise WorkflowError(f"config: {err}") from None
 validate(pd.read_csv(config["phenotypes"], dtype=str, keep_default_na=False), "../schemas/phenotypes.schema.yaml")
 
 RESULTS = config.get("results", "results")
 TISSUES = sorted(config["tissues"])
 TRAITS = {t["name"]: t for t in config["traits"]}
-SPECIES = config.get("species") or read_tree(config["tree"]).tip_names
-if config["reference"] not in SPECIES:
-    raise ValueError(f"config: reference species {config['reference']!r} is not among the species of {config['tree']}")
+
+
+ALIGNMENT = config["alignment"]["format"]
+OTHER_SPECIES_PATTERN = "|".join(s for s in SPECIES if s != config["reference"]) or "NO_SPECIES"
+
+
+def hal_genome(species):
+    """The genome name of ``species`` inside the HAL file (config alignment.hal_genomes, else the same)."""
+    return config["alignment"].get("hal_genomes", {}).get(species, species)
 
 
 wildcard_constraints:

@@ -30,34 +30,164 @@ rule species_list:
         Path(output[0]).write_text("\n".join(params.species) + "\n")
 
 
-rule map_orthologs:
-    input:
-        maf=config["alignment"]["maf"],
-        peaks=tissue_option("peaks"),
-        species=rules.species_list.output,
-    output:
-        orthologs=expand(f"{RESULTS}/{{{{tissue}}}}/orthologs/{{species}}.narrowPeak", species=SPECIES),
-        qc=f"{RESULTS}/{{tissue}}/orthologs/qc.tsv",
-    params:
-        reference=config["reference"],
-        outdir=lambda wc: f"{RESULTS}/{wc.tissue}/orthologs",
-        min_len=config["orthologs"]["min_len"],
-        max_len=config["orthologs"]["max_len"],
-        protect_dist=config["orthologs"]["protect_dist"],
-    log:
-        f"logs/{{tissue}}/orthologs/map_orthologs.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/{{tissue}}/map_orthologs.tsv"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=120,
-    conda:
-        "../../envs/orthologs.yaml"
-    shell:
-        "tacit maf-orthologs --maf {input.maf} --peaks {input.peaks} --reference {params.reference}"
-        " --species-list {input.species} --out-dir {params.outdir} --min-len {params.min_len}"
-        " --max-len {params.max_len} --protect-dist {params.protect_dist} 2> {log}"
+if ALIGNMENT == "maf":
+
+    rule map_orthologs:
+        input:
+            maf=config["alignment"]["maf"],
+            peaks=tissue_option("peaks"),
+            species=rules.species_list.output,
+        output:
+            orthologs=expand(f"{RESULTS}/{{{{tissue}}}}/orthologs/{{species}}.narrowPeak", species=SPECIES),
+            qc=f"{RESULTS}/{{tissue}}/orthologs/qc.tsv",
+        params:
+            reference=config["reference"],
+            outdir=lambda wc: f"{RESULTS}/{wc.tissue}/orthologs",
+            min_len=config["orthologs"]["min_len"],
+            max_len=config["orthologs"]["max_len"],
+            protect_dist=config["orthologs"]["protect_dist"],
+        log:
+            f"logs/{{tissue}}/orthologs/map_orthologs.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/{{tissue}}/map_orthologs.tsv"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=120,
+        conda:
+            "../../envs/orthologs.yaml"
+        shell:
+            "tacit maf-orthologs --maf {input.maf} --peaks {input.peaks} --reference {params.reference}"
+            " --species-list {input.species} --out-dir {params.outdir} --min-len {params.min_len}"
+            " --max-len {params.max_len} --protect-dist {params.protect_dist} 2> {log}"
+
+else:
+    # Chain and HAL alignments map from the reference to one species at a time; the reference keeps its peaks.
+
+    rule reference_orthologs:
+        input:
+            peaks=tissue_option("peaks"),
+        output:
+            orthologs=f"{RESULTS}/{{tissue}}/orthologs/{config['reference']}.narrowPeak",
+            qc=f"{RESULTS}/{{tissue}}/orthologs/{config['reference']}.qc.tsv",
+        params:
+            species=config["reference"],
+        log:
+            f"logs/{{tissue}}/orthologs/{config['reference']}.log",
+        conda:
+            "../../envs/orthologs.yaml"
+        script:
+            "../scripts/reference_orthologs.py"
+
+    rule ortholog_qc:
+        input:
+            expand(f"{RESULTS}/{{{{tissue}}}}/orthologs/{{species}}.qc.tsv", species=SPECIES),
+        output:
+            f"{RESULTS}/{{tissue}}/orthologs/qc.tsv",
+        log:
+            f"logs/{{tissue}}/orthologs/qc.log",
+        conda:
+            "../../envs/orthologs.yaml"
+        script:
+            "../scripts/concat_tables.py"
+
+
+if ALIGNMENT == "chain":
+
+    rule chain_orthologs:
+        input:
+            chain=lambda wc: config["alignment"]["chains"].format(species=wc.species),
+            peaks=tissue_option("peaks"),
+        output:
+            orthologs=f"{RESULTS}/{{tissue}}/orthologs/{{species}}.narrowPeak",
+            qc=f"{RESULTS}/{{tissue}}/orthologs/{{species}}.qc.tsv",
+        wildcard_constraints:
+            species=OTHER_SPECIES_PATTERN,
+        params:
+            min_len=config["orthologs"]["min_len"],
+            max_len=config["orthologs"]["max_len"],
+            protect_dist=config["orthologs"]["protect_dist"],
+        log:
+            f"logs/{{tissue}}/orthologs/{{species}}.log",
+        threads: 1
+        resources:
+            mem_mb=lambda wc, input: 500 + int(input.size_mb * 20),
+            runtime=60,
+        conda:
+            "../../envs/orthologs.yaml"
+        shell:
+            "tacit chain-orthologs --chain {input.chain} --peaks {input.peaks} --out {output.orthologs}"
+            " --qc {output.qc} --species {wildcards.species} --min-len {params.min_len}"
+            " --max-len {params.max_len} --protect-dist {params.protect_dist} 2> {log}"
+
+
+if ALIGNMENT == "hal":
+
+    rule liftover_inputs:
+        input:
+            peaks=tissue_option("peaks"),
+        output:
+            peaks=f"{RESULTS}/{{tissue}}/lifted/query.bed",
+            summits=f"{RESULTS}/{{tissue}}/lifted/summits.bed",
+        log:
+            f"logs/{{tissue}}/lifted/liftover_inputs.log",
+        conda:
+            "../../envs/orthologs.yaml"
+        script:
+            "../scripts/liftover_inputs.py"
+
+    rule hal_liftover:
+        input:
+            hal=config["alignment"].get("hal", []),
+            peaks=rules.liftover_inputs.output.peaks,
+            summits=rules.liftover_inputs.output.summits,
+        output:
+            peaks=f"{RESULTS}/{{tissue}}/lifted/{{species}}.peaks.bed",
+            summits=f"{RESULTS}/{{tissue}}/lifted/{{species}}.summits.bed",
+        wildcard_constraints:
+            species=OTHER_SPECIES_PATTERN,
+        params:
+            source=hal_genome(config["reference"]),
+            target=lambda wc: hal_genome(wc.species),
+        log:
+            f"logs/{{tissue}}/lifted/{{species}}.log",
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=240,
+        conda:
+            "../../envs/hal.yaml"
+        shell:
+            "(halLiftover --bedType 4 {input.hal} {params.source} {input.peaks} {params.target} {output.peaks}"
+            " && halLiftover {input.hal} {params.source} {input.summits} {params.target} {output.summits}) 2> {log}"
+
+    rule halper:
+        input:
+            query=rules.liftover_inputs.output.peaks,
+            peaks=rules.hal_liftover.output.peaks,
+            summits=rules.hal_liftover.output.summits,
+        output:
+            orthologs=f"{RESULTS}/{{tissue}}/orthologs/{{species}}.narrowPeak",
+            qc=f"{RESULTS}/{{tissue}}/orthologs/{{species}}.qc.tsv",
+        wildcard_constraints:
+            species=OTHER_SPECIES_PATTERN,
+        params:
+            min_len=config["orthologs"]["min_len"],
+            max_len=config["orthologs"]["max_len"],
+            protect_dist=config["orthologs"]["protect_dist"],
+        log:
+            f"logs/{{tissue}}/orthologs/{{species}}.log",
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=60,
+        conda:
+            "../../envs/orthologs.yaml"
+        shell:
+            "tacit halper --query {input.query} --target {input.peaks} --summits {input.summits}"
+            " --out {output.orthologs} --narrowpeak --qc {output.qc} --species {wildcards.species}"
+            " --min-len {params.min_len} --max-len {params.max_len} --protect-dist {params.protect_dist}"
+            " --mult-keepone 2> {log}"
 
 
 rule ortholog_sequences:
