@@ -20,7 +20,7 @@ from conftest import DATA, shared_path
 from tacit.chain import chain_orthologs, lift_peaks, read_chains, stitch_lifted
 from tacit.commands import chain_orthologs as chain_command
 from tacit.errors import InputError
-from tacit.orthologs import OrthologSettings
+from tacit.orthologs import QC_COLUMNS, OrthologSettings
 from tacit.peaks import Peak, read_bed
 
 SMALL = DATA / "chain_small.chain"
@@ -166,6 +166,37 @@ def test_command_line_writes_narrowpeak(tmp_path, caplog):
     assert out.read_text().splitlines() == ["chrA\t20\t105\tp1\t0\t+\t-1\t-1\t-1\t30",
                                             "chrB\t640\t695\tp3\t0\t-\t-1\t-1\t-1\t24"]
     assert "target of no chain" in caplog.text  # chr2
+
+
+def test_command_line_qc_table(tmp_path):
+    """--qc writes maf-orthologs' qc.tsv columns for one species; --qc needs --species."""
+    peaks = tmp_path / "peaks.narrowPeak"
+    peaks.write_text("".join(f"{p.chrom}\t{p.start}\t{p.end}\t{p.name}\t0\t.\t-1\t-1\t-1\t{p.summit_offset}\n"
+                             for p in PEAKS))
+    parser = argparse.ArgumentParser()
+    chain_command.register(parser.add_subparsers())
+    out, qc = tmp_path / "orthologs.narrowPeak", tmp_path / "qc.tsv"
+    base = ["chain-orthologs", "--chain", str(SMALL), "--peaks", str(peaks), "--out", str(out)]
+    args = parser.parse_args(base + ["--qc", str(qc), "--species", "Mus_musculus"])
+    assert args.func(args) == 0
+    header, row = qc.read_text().splitlines()
+    assert header.split("\t") == list(QC_COLUMNS)
+    # as test_stitch_small_chains; median of the lengths 85 (p1) and 55 (p3)
+    assert row.split("\t") == ["Mus_musculus", "6", "2", "2", "1", "1", "0", "0", "2", "70"]
+    args = parser.parse_args(base + ["--qc", str(tmp_path / "other.tsv")])
+    with pytest.raises(InputError, match="--qc needs --species"):
+        args.func(args)
+    args = parser.parse_args(base + ["--qc", str(tmp_path / "other.tsv"), "--species", "two words"])
+    with pytest.raises(InputError, match="species name"):
+        args.func(args)
+    assert not (tmp_path / "other.tsv").exists()
+
+
+def test_no_ortholog_gives_median_na(tmp_path):
+    result = chain_orthologs(SMALL, [PEAKS[4]], tmp_path / "out.narrowPeak")
+    assert result.qc_row("sp") == {"species": "sp", "n_peaks": 1, "mapped": 0, "no_alignment": 1,
+                                   "summit_unaligned": 0, "too_short": 0, "too_long": 0, "summit_near_edge": 0,
+                                   "other_chrom": 0, "median_length": "NA"}
 
 
 # --- real chains ----------------------------------------------------------------------------------------

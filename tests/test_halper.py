@@ -19,6 +19,7 @@ from conftest import shared_path
 from tacit.commands import halper as halper_command
 from tacit.errors import InputError
 from tacit.halper import HalperSettings, run_halper
+from tacit.orthologs import QC_COLUMNS, REASONS
 
 STRICT = dict(min_len=50, max_len=1000, protect_dist=5)
 
@@ -288,3 +289,95 @@ def test_command_line_needs_one_limit_of_each_kind(tmp_path, capsys):
         parser.parse_args(base + ["--min-len", "50", "--min-frac", "0.5", "--max-len", "1000"])
     args = parser.parse_args(base + ["--min-frac", "0.5", "--max-frac", "2", "--preserve", "pValue", "SIGNAL"])
     assert (args.min_frac, args.max_frac, args.protect_dist, args.preserve) == (0.5, 2.0, 50, ["pvalue", "signal"])
+
+
+# --- QC table (--qc, not in HALPER) ---------------------------------------------------------------------
+
+QC_QUERY = """
+chrQ 1000 1200 a
+chrQ 0 100 nofrags
+chrQ 0 100 nosummit
+chrQ 0 100 elsewhere
+chrQ 0 100 long
+chrQ 0 100 short
+chrQ 0 100 edge
+chrQ 1000 1200 scaf
+"""
+QC_FRAGMENTS = FRAGMENTS + """
+chr1 0 100 nosummit
+chr1 0 100 elsewhere
+chr1 0 2000 long
+chr1 0 20 short
+chr1 0 100 edge
+scaffold_1 100 300 scaf
+"""
+QC_SUMMITS = SUMMIT + """
+chr1 50 51 nofrags
+chr3 50 51 elsewhere
+chr1 1000 1001 long
+chr1 10 11 short
+chr1 2 3 edge
+scaffold_1 200 201 scaf
+"""
+
+
+def qc_table(tmp_path: Path, **settings) -> dict[str, str]:
+    paths = []
+    for name, text in (("q.bed", QC_QUERY), ("t.bed", QC_FRAGMENTS), ("s.bed", QC_SUMMITS)):
+        paths.append(tmp_path / name)
+        paths[-1].write_text("".join("\t".join(line.split()) + "\n" for line in text.strip().splitlines()))
+    qc = tmp_path / "qc.tsv"
+    result = run_halper(*paths, tmp_path / "out.bed", HalperSettings(**{**STRICT, **settings}), qc=qc,
+                        species="Mus_musculus")
+    header, row = qc.read_text().splitlines()
+    table = dict(zip(header.split("\t"), row.split("\t")))
+    assert list(table) == list(QC_COLUMNS)
+    assert int(table["mapped"]) == result.passed.sum() == len((tmp_path / "out.bed").read_text().splitlines())
+    assert sum(int(table[key]) for key in ("mapped", *REASONS)) == int(table["n_peaks"])  # one outcome per line
+    return table
+
+
+def test_qc_counts_each_query_line_once(tmp_path):
+    # a and scaf pass (length 200 each); nofrags has no fragment; nosummit has no summit line and elsewhere's
+    # summit is on a sequence without fragments (both written nowhere); long, short and edge fail one limit
+    # each; a alone has fragments on another sequence (chr2)
+    assert qc_table(tmp_path) == {
+        "species": "Mus_musculus", "n_peaks": "8", "mapped": "2", "no_alignment": "1", "summit_unaligned": "2",
+        "too_short": "1", "too_long": "1", "summit_near_edge": "1", "other_chrom": "1", "median_length": "200"}
+
+
+def test_qc_counts_a_rejected_sequence_as_summit_unaligned(tmp_path):
+    table = qc_table(tmp_path, keep_chr_prefix="chr")  # scaf's ortholog fails: its summit is on scaffold_1
+    assert (table["mapped"], table["summit_unaligned"], table["median_length"]) == ("1", "3", "200")
+
+
+def test_qc_several_summits_and_first_failing_limit(tmp_path):
+    # too long and too close to the edge: too_long comes first, as in the MAF path's stitching
+    query, fragments = "chrQ 0 100 a\nchrQ 0 100 b", "chr1 0 2000 a\nchr1 0 100 b"
+    summits = "chr1 1 2 a\nchr1 50 51 b\nchr1 60 61 b"  # b's summit lifted to two places
+    paths = []
+    for name, text in (("q.bed", query), ("t.bed", fragments), ("s.bed", summits)):
+        paths.append(tmp_path / name)
+        paths[-1].write_text("".join("\t".join(line.split()) + "\n" for line in text.splitlines()))
+    for keepone, expected in ((False, "0\t0\t1\t0\t1\t0\t0\tNA"), (True, "1\t0\t0\t0\t1\t0\t0\t100")):
+        qc = tmp_path / f"qc{keepone}.tsv"
+        run_halper(*paths, tmp_path / "out.bed", HalperSettings(**STRICT, mult_keepone=keepone), qc=qc, species="sp")
+        assert qc.read_text().splitlines()[1] == "sp\t2\t" + expected
+
+
+def test_qc_through_the_command_line(tmp_path):
+    base = shared_path("data", "halper_example")
+    parser = argparse.ArgumentParser()
+    halper_command.register(parser.add_subparsers())
+    out, qc = tmp_path / "out.bed", tmp_path / "qc.tsv"
+    argv = ["halper", "--query", str(base / "hg38Peaks.bed"), "--target", str(base / "hg38Peaks_halLiftovermm10.bed"),
+            "--summits", str(base / "hg38Peaks_summits_halLiftovermm10.bed"), "--out", str(out), "--max-len", "1000",
+            "--min-len", "50", "--protect-dist", "5", "--mult-keepone", "--narrowpeak"]
+    args = parser.parse_args(argv + ["--qc", str(qc), "--species", "mm10"])
+    assert args.func(args) == 0
+    # 602 lines in OUT and 137 in OUT.failed (136 too long, 1 too close to the edge); 261 written nowhere
+    assert qc.read_text().splitlines()[1].split("\t") == ["mm10", "1000", "602", "123", "138", "0", "136", "1", "8",
+                                                          "606.5"]
+    args = parser.parse_args(argv + ["--qc", str(tmp_path / "other.tsv")])
+    with pytest.raises(InputError, match="--qc needs --species"):
+        args.func(args)

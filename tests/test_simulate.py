@@ -1,5 +1,6 @@
 """The simulated data set: deterministic bytes, readable by the package's own readers, a MAF whose rows are the
-genomes' sequences, motif copies recoverable through orthologs, and planted OCRs an oracle can find.
+genomes' sequences, chains that hold the same alignment, motif copies recoverable through orthologs, and planted
+OCRs an oracle can find.
 
 All but the last test use the ``small`` preset (24 species, 400 loci; under 2 s to write).
 """
@@ -20,6 +21,7 @@ import pytest
 
 from conftest import ROOT
 from tacit.association import AssociationSettings, associate
+from tacit.chain import chain_orthologs, read_chains
 from tacit.maf import plus_interval, read_maf
 from tacit.orthologs import map_orthologs
 from tacit.peaks import read_bed, read_narrowpeak
@@ -131,6 +133,41 @@ def test_motif_copies_recovered_through_orthologs(small, tmp_path):
     per_ocr = Counter(name for sp in result.species for name in (p.name for p in result.orthologs[sp].to_peaks(
         [p.name for p in peaks])))
     assert np.mean([per_ocr[p.name] >= 0.5 * len(result.species) for p in peaks]) > 0.95
+
+
+def test_chains_hold_the_maf_alignment(small, genomes, tmp_path):
+    """Each species' chain file (reference = target) holds the MAF's aligned base pairs: the package's chain reader
+    accepts it, its blocks align mostly identical bases of the two genomes (query strand '-' counted from the end,
+    as UCSC defines), and the orthologs and QC counts through it are exactly those through the MAF."""
+    peaks = read_narrowpeak(small / "peaks.narrowPeak")
+    maf = map_orthologs(small / "alignment.maf.gz", peaks, REFERENCE, tmp_path / "maf")
+    qc = {row["species"]: row for row in maf.qc_rows()}
+    species = sorted(path.name.removesuffix(".chain.gz") for path in (small / "chains").iterdir())
+    assert species == sorted(set(maf.species) - {REFERENCE})
+    strands, n_orthologs = Counter(), 0
+    for name in species:
+        path = small / "chains" / f"{name}.chain.gz"
+        assert path.read_bytes()[4:8] == b"\0\0\0\0"  # gzip header: mtime 0
+        chains = list(read_chains(path))
+        assert len({chain.id for chain in chains}) == len(chains)
+        same = total = 0
+        for chain in chains:
+            assert chain.score == int(chain.size.sum()) > 0 and (chain.size > 0).all()
+            ref, query = genomes[REFERENCE][chain.t_name], genomes[name][chain.q_name]
+            assert (chain.t_size, chain.q_size) == (len(ref), len(query))
+            strands[chain.q_strand] += 1
+            if chain.q_strand == "-":
+                query = reverse_complement(query)
+            for t, q, n in zip(chain.t_block.tolist(), chain.q_block.tolist(), chain.size.tolist()):
+                same += sum(a == b for a, b in zip(ref[t:t + n].upper(), query[q:q + n].upper()))
+                total += n
+        assert same > 0.9 * total, name
+        result = chain_orthologs(path, peaks, tmp_path / f"{name}.narrowPeak")
+        assert (tmp_path / f"{name}.narrowPeak").read_text() == (tmp_path / "maf" / f"{name}.narrowPeak").read_text()
+        assert result.qc_row(name) == qc[name]
+        n_orthologs += len(result.orthologs)
+    assert strands["-"] > 0.2 * strands["+"]
+    assert n_orthologs > 0.85 * len(peaks) * len(species)
 
 
 def test_oracle_recovers_planted_ocrs(small):

@@ -31,7 +31,7 @@ import numpy as np
 
 from .errors import InputError
 from .io import atomic_writer, open_text
-from .orthologs import REASONS, Fragments, Locus, OrthologSettings, SpeciesOrthologs, stitch
+from .orthologs import REASONS, Fragments, Locus, OrthologSettings, SpeciesOrthologs, qc_row, stitch
 from .peaks import Peak
 
 log = logging.getLogger(__name__)
@@ -273,6 +273,10 @@ class ChainOrthologs:
     peaks: list[Peak]
     orthologs: SpeciesOrthologs
     counts: Counter
+
+    def qc_row(self, species: str) -> dict[str, object]:
+        """The species' row of the MAF path's ``qc.tsv`` (:data:`tacit.orthologs.QC_COLUMNS`)."""
+        return qc_row(species, len(self.peaks), self.counts, self.orthologs.lengths())
 
 
 def stitch_lifted(lifted: LiftedPeaks, peaks: Sequence[Peak], settings: OrthologSettings) -> ChainOrthologs:

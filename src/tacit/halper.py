@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple, Sequence
 
@@ -39,6 +40,7 @@ import numpy as np
 
 from .errors import InputError
 from .io import atomic_writer, open_text
+from .orthologs import _check_species_name, qc_row, write_qc
 
 log = logging.getLogger(__name__)
 
@@ -494,15 +496,65 @@ def find_orthologs(data: HalperInput, settings: HalperSettings) -> Orthologs:
     return Orthologs(rows, chroms, start, end, summit, length, summit - start, end - summit, passed)
 
 
+def _failures(length: np.ndarray, to_start: np.ndarray, to_end: np.ndarray, query_length: np.ndarray,
+              settings: HalperSettings) -> dict[str, np.ndarray]:
+    """Rows failing each of HALPER's ``validOrtholog`` limits (bool masks), named as in the QC table:
+    ``too_long``, ``too_short`` (absolute, or fractions of the query length plus one) and ``summit_near_edge``
+    (summit protection); the limits are inclusive."""
+    span = query_length + 1
+    max_len = settings.max_len if settings.max_len is not None else settings.max_frac * span
+    min_len = settings.min_len if settings.min_len is not None else settings.min_frac * span.astype(np.float64)
+    return {"too_long": ~(length <= max_len), "too_short": ~(length >= min_len),
+            "summit_near_edge": ~((to_start >= settings.protect_dist) & (to_end >= settings.protect_dist))}
+
+
 def _passes(length: np.ndarray, to_start: np.ndarray, to_end: np.ndarray, query_length: np.ndarray,
             settings: HalperSettings) -> np.ndarray:
     """HALPER's ``validOrtholog`` limits: length (absolute, or fractions of the query length plus one)
     and summit protection, all inclusive."""
-    span = query_length + 1
-    max_len = settings.max_len if settings.max_len is not None else settings.max_frac * span
-    min_len = settings.min_len if settings.min_len is not None else settings.min_frac * span.astype(np.float64)
-    passed = (length <= max_len) & (length >= min_len)
-    return passed & (to_start >= settings.protect_dist) & (to_end >= settings.protect_dist)
+    failed = _failures(length, to_start, to_end, query_length, settings)
+    return ~(failed["too_long"] | failed["too_short"] | failed["summit_near_edge"])
+
+
+def count_outcomes(data: HalperInput, result: Orthologs, settings: HalperSettings) -> Counter:
+    """One outcome per query line, named as the MAF path's QC columns (:data:`tacit.orthologs.QC_COLUMNS`).
+
+    * ``no_alignment``: the line's name has no fragment (HALPER writes it nowhere);
+    * ``summit_unaligned``: fragments but no usable summit (none lifted; lifted to several places without
+      ``mult_keepone``; on a sequence or at a place the binary search finds in no segment: HALPER writes it
+      nowhere), or an ortholog on a sequence without ``keep_chr_prefix`` (in OUT.failed);
+    * ``too_long``, ``too_short``, ``summit_near_edge``: the first limit the ortholog fails, in this order
+      (as :func:`tacit.orthologs.stitch`; in OUT.failed);
+    * ``mapped``: the line is in OUT.
+
+    ``other_chrom`` counts, besides, lines with an ortholog whose name has fragments on other sequences than
+    the ortholog's (HALPER leaves them out of the ortholog).
+    """
+    names = data.query.name
+    has_fragments = np.zeros(len(data.names), dtype=bool)
+    has_fragments[data.fragments.name] = True
+    counts: Counter = Counter()
+    counts["no_alignment"] = int(np.count_nonzero(~has_fragments[names]))
+    query_length = data.query.end[result.row] - data.query.start[result.row]
+    failed = _failures(result.length, result.to_start, result.to_end, query_length, settings)
+    if settings.keep_chr_prefix is not None:
+        undecided = np.array([chrom.startswith(settings.keep_chr_prefix) for chrom in result.chrom.tolist()],
+                             dtype=bool)
+    else:
+        undecided = np.ones(result.row.size, dtype=bool)
+    n_without = int(np.count_nonzero(has_fragments[names])) - result.row.size  # written nowhere
+    counts["summit_unaligned"] = n_without + int(np.count_nonzero(~undecided))
+    for reason in ("too_long", "too_short", "summit_near_edge"):
+        hit = undecided & failed[reason]
+        counts[reason] = int(np.count_nonzero(hit))
+        undecided &= ~hit
+    counts["mapped"] = int(np.count_nonzero(undecided))
+    assert counts["mapped"] == int(np.count_nonzero(result.passed))
+    n_chroms = max(len(data.chroms), 1)
+    pairs = np.unique(data.fragments.name * n_chroms + data.fragments.chrom)
+    chroms_per_name = np.bincount(pairs // n_chroms, minlength=len(data.names))
+    counts["other_chrom"] = int(np.count_nonzero(chroms_per_name[names[result.row]] > 1))
+    return counts
 
 
 # --- writing ---------------------------------------------------------------------------------------------
@@ -534,11 +586,16 @@ def format_lines(data: HalperInput, result: Orthologs, settings: HalperSettings)
 
 def run_halper(query: str | os.PathLike[str], fragments: str | os.PathLike[str],
                summits: str | os.PathLike[str], out: str | os.PathLike[str],
-               settings: HalperSettings) -> Orthologs:
+               settings: HalperSettings, qc: str | os.PathLike[str] | None = None,
+               species: str | None = None) -> Orthologs:
     """Run HALPER's ``orthologFind.py`` on files: write OUT (passing orthologs) and OUT.failed, atomically.
 
-    Lines are in query order. Returns the rows, for counting.
+    Lines are in query order. With ``qc``, also write a one-row table of the MAF path's QC columns for
+    ``species`` (:func:`count_outcomes`; ``median_length`` of the passing orthologs, ``end - start`` in bp).
+    Returns the rows, for counting.
     """
+    if qc is not None and not species:
+        raise InputError("a QC table needs the species name")
     data = read_inputs(query, fragments, summits, settings.preserve if settings.narrowpeak else ())
     for path, table in ((fragments, data.fragments), (summits, data.summits)):
         if table.name.size == 0:
@@ -550,4 +607,8 @@ def run_halper(query: str | os.PathLike[str], fragments: str | os.PathLike[str],
         handle.writelines(line for line, ok in zip(lines, passed) if ok)
     with atomic_writer(f"{os.fspath(out)}.failed") as handle:
         handle.writelines(line for line, ok in zip(lines, passed) if not ok)
+    if qc is not None:
+        lengths = (result.end - result.start)[result.passed]
+        write_qc([qc_row(_check_species_name(species), int(data.query.name.size),
+                         count_outcomes(data, result, settings), lengths)], qc)
     return result

@@ -24,7 +24,7 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -278,15 +278,26 @@ class OrthologMap:
 
     def qc_rows(self) -> list[dict[str, object]]:
         """One row per species with the :data:`QC_COLUMNS`; ``median_length`` in bp, ``NA`` when none mapped."""
-        rows = []
-        for name in self.species:
-            counts, lengths = self.counts[name], self.orthologs[name].lengths()
-            row: dict[str, object] = {"species": name, "n_peaks": len(self.peaks), "mapped": counts["mapped"]}
-            row.update({key: counts[key] for key in (*REASONS, "other_chrom")})
-            # median of integers: whole or half bp
-            row["median_length"] = f"{np.median(lengths):.1f}".removesuffix(".0") if lengths.size else "NA"
-            rows.append(row)
-        return rows
+        return [qc_row(name, len(self.peaks), self.counts[name], self.orthologs[name].lengths())
+                for name in self.species]
+
+
+def qc_row(species: str, n_peaks: int, counts: Mapping[str, int], lengths: np.ndarray) -> dict[str, object]:
+    """One QC row (:data:`QC_COLUMNS`): ``counts`` of ``mapped``, each reason and ``other_chrom`` (missing keys
+    are 0), and the median of the mapped orthologs' ``lengths`` in bp (``NA`` when none)."""
+    row: dict[str, object] = {"species": species, "n_peaks": n_peaks, "mapped": counts.get("mapped", 0)}
+    row.update({key: counts.get(key, 0) for key in (*REASONS, "other_chrom")})
+    # median of integers: whole or half bp
+    row["median_length"] = f"{np.median(lengths):.1f}".removesuffix(".0") if len(lengths) else "NA"
+    return row
+
+
+def write_qc(rows: Iterable[Mapping[str, object]], path: str | os.PathLike[str]) -> None:
+    """A QC table: header :data:`QC_COLUMNS`, then the rows (atomically)."""
+    with atomic_writer(path) as handle:
+        handle.write("\t".join(QC_COLUMNS) + "\n")
+        for row in rows:
+            handle.write("\t".join(str(row[key]) for key in QC_COLUMNS) + "\n")
 
 
 class _Mapper:
@@ -472,10 +483,7 @@ def write_orthologs(result: OrthologMap, out_dir: str | os.PathLike[str]) -> Non
                 chrom, start = table.chroms[table.chrom[i]], table.start[i]
                 handle.write(f"{chrom}\t{start}\t{table.end[i]}\t{names[table.peak[i]]}\t0\t"
                              f"{'-' if table.minus[i] else '+'}\t-1\t-1\t-1\t{table.summit[i] - start}\n")
-    with atomic_writer(out / "qc.tsv") as handle:
-        handle.write("\t".join(QC_COLUMNS) + "\n")
-        for row in result.qc_rows():
-            handle.write("\t".join(str(row[key]) for key in QC_COLUMNS) + "\n")
+    write_qc(result.qc_rows(), out / "qc.tsv")
 
 
 def map_orthologs(maf: str | os.PathLike[str], peaks: Sequence[Peak], reference: str, out_dir: str | os.PathLike[str],
@@ -513,11 +521,7 @@ def write_self_orthologs(peaks: Sequence[Peak], species: str, out: str | os.Path
             p = peaks[i]
             handle.write(f"{p.chrom}\t{p.start}\t{p.end}\t{p.name}\t0\t+\t-1\t-1\t-1\t{p.summit_offset}\n")
     lengths = np.array([p.end - p.start for p in peaks])
-    row = {"species": _check_species_name(species), "n_peaks": len(peaks), "mapped": len(peaks),
-           **{key: 0 for key in (*REASONS, "other_chrom")},
-           "median_length": f"{np.median(lengths):.1f}".removesuffix(".0") if lengths.size else "NA"}
-    with atomic_writer(qc) as handle:
-        handle.write("\t".join(QC_COLUMNS) + "\n" + "\t".join(str(row[key]) for key in QC_COLUMNS) + "\n")
+    write_qc([qc_row(_check_species_name(species), len(peaks), {"mapped": len(peaks)}, lengths)], qc)
 
 
 def write_liftover_inputs(peaks: Sequence[Peak], peaks_bed: str | os.PathLike[str],

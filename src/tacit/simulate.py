@@ -13,7 +13,9 @@ The data are small but every stage of the workflow does real work on them:
 * sequence evolution along the tree (point substitutions at 0.12 x the neutral rate, as for constrained
   elements), small indels outside the motif slots, loci lost in some species, other species' loci on
   scaffolds, some of them inverted;
-* a MAF alignment (one block per locus, a few split in two) with the reference row first, as UCSC multiz.
+* a MAF alignment (one block per locus, a few split in two) with the reference row first, as UCSC multiz;
+* the same alignment as one UCSC chain file per species (reference = target), written last and without
+  random numbers, so adding it changed no other file.
 
 Everything is drawn from ``numpy.random.default_rng([seed, stream])`` with one stream per component, and every
 file is written in a fixed order (gzip without timestamps), so a seed always gives the same bytes.
@@ -566,6 +568,77 @@ def write_maf(sim: Simulation, path: str | os.PathLike[str]) -> None:
                 out.write("\n")
 
 
+def chain_blocks(sim: Simulation, s: int, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ungapped blocks of species ``s`` against the reference in locus ``i``'s alignment.
+
+    Returns block starts on the reference (forward) and on the species (on the strand of its placement,
+    counted from the end of the sequence on ``-``, as in the MAF and in UCSC chains), and block sizes; empty
+    when the species lacks the locus or has no base aligned to a reference base.
+    """
+    rows, matrix = sim.blocks[i]
+    at = np.flatnonzero(rows == s)
+    empty = np.zeros(0, dtype=np.int64)
+    if s == 0 or at.size == 0:
+        return empty, empty, empty
+    ref, qry = matrix[0] != GAP, matrix[at[0]] != GAP
+    t_off = np.cumsum(ref) - ref  # bases before each column
+    q_off = np.cumsum(qry) - qry
+    both = ref & qry
+    tp, qp = t_off[both], q_off[both]
+    if tp.size == 0:
+        return empty, empty, empty
+    new = np.ones(tp.size, dtype=bool)
+    new[1:] = (tp[1:] - tp[:-1] != 1) | (qp[1:] - qp[:-1] != 1)
+    first = np.flatnonzero(new)
+    size = np.diff(first, append=tp.size)
+    place, ref_place = sim.places[s][i], sim.places[0][i]
+    src = len(sim.genomes[s][place.chrom])
+    q0 = place.start if place.strand == "+" else src - place.start - place.size
+    return ref_place.start + tp[first], q0 + qp[first], size
+
+
+def chain_text(sim: Simulation, s: int) -> str:
+    """UCSC chain file text of species ``s`` (query) against the reference (target).
+
+    One chain per run of consecutive loci (in reference order, among the loci the species has) on the same
+    reference chromosome, species sequence and strand with increasing species coordinates; the spacer between
+    loci is a gap in both genomes. Score = aligned bases; ids 1, 2, ... in reference order. Derived from the
+    alignments of :attr:`Simulation.blocks`, so the chains hold exactly the MAF's aligned base pairs.
+    """
+    ref_sizes = {name: len(seq) for name, seq in sim.genomes[0].items()}
+    q_sizes = {name: len(seq) for name, seq in sim.genomes[s].items()}
+    runs: list[tuple[tuple[str, str, str], list[tuple[np.ndarray, np.ndarray, np.ndarray]]]] = []
+    for i in range(len(sim.blocks)):
+        t, q, size = chain_blocks(sim, s, i)
+        if size.size == 0:
+            continue
+        place = sim.places[s][i]
+        key = (sim.places[0][i].chrom, place.chrom, place.strand)
+        if runs and runs[-1][0] == key:
+            last_t, last_q, last_size = runs[-1][1][-1]
+            if t[0] >= last_t[-1] + last_size[-1] and q[0] >= last_q[-1] + last_size[-1]:
+                runs[-1][1].append((t, q, size))
+                continue
+        runs.append((key, [(t, q, size)]))
+    lines = []
+    for number, ((t_name, q_name, strand), loci) in enumerate(runs, start=1):
+        t, q, size = (np.concatenate(parts) for parts in zip(*loci))
+        t_end, q_end = int(t[-1] + size[-1]), int(q[-1] + size[-1])
+        lines.append(f"chain {int(size.sum())} {t_name} {ref_sizes[t_name]} + {t[0]} {t_end} {q_name} "
+                     f"{q_sizes[q_name]} {strand} {q[0]} {q_end} {number}\n")
+        dt, dq = t[1:] - (t[:-1] + size[:-1]), q[1:] - (q[:-1] + size[:-1])
+        lines += [f"{a} {b} {c}\n" for a, b, c in zip(size[:-1].tolist(), dt.tolist(), dq.tolist())]
+        lines.append(f"{size[-1]}\n\n")
+    return "".join(lines)
+
+
+def write_chains(sim: Simulation, out_dir: str | os.PathLike[str]) -> None:
+    """``{species}.chain.gz`` for every species but the reference (see :func:`chain_text`)."""
+    for s, name in enumerate(sim.species[1:], start=1):
+        with atomic_writer(Path(out_dir) / f"{name}.chain.gz") as out:
+            out.write(chain_text(sim, s))
+
+
 def peak_rows(sim: Simulation, open_mask: np.ndarray, rng: np.random.Generator) -> list[str]:
     """narrowPeak lines of the open loci: summit at the centre +-15 bp, 100-300 bp on each side (200-600 bp)."""
     lines = []
@@ -646,6 +719,7 @@ def write_simulation(sim: Simulation, out_dir: str | os.PathLike[str]) -> dict[s
         write_lines(negatives, where / "negatives.bed")
         write_lines(truth_rows(sim, open_mask), where / "truth.tsv", truth_header)
         stats[f"{stream}_peaks"], stats[f"{stream}_negatives"] = len(peaks), len(negatives)
+    write_chains(sim, out / "chains")  # last, and without random numbers: the other files do not change
     return stats
 
 
@@ -686,6 +760,12 @@ invented, but each workflow stage has real work to do.
   soft-masked (lower case).
 * **Alignment** (`alignment.maf.gz`): one block per locus, reference row first, other species in tree order,
   `-` strand rows for inverted loci; {n_split} blocks are split in two.
+* **Chains** (`chains/<species>.chain.gz`, every species but the reference): the same pairwise alignments as
+  UCSC chain files, reference = target (`+`), species = query (`-` for inverted loci, coordinates from the end
+  of the reverse-complemented sequence as UCSC defines): ungapped blocks with their gaps (`size dt dq`), one
+  chain per run of consecutive loci on one reference chromosome, scaffold and strand, scored by aligned bases.
+  For `tacit chain-orthologs`, or the workflow with `alignment: {{format: chain, chains:
+  <this folder>/chains/{{species}}.chain.gz}}`; the orthologs equal those through the MAF.
 * **Tissue 2** (`tissue2/`): the same loci with a second openness draw: {t2_peaks} OCRs, {t2_neg} negatives.
 
 ## Counts

@@ -38,11 +38,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="[-preserve] with --narrowpeak, copy these query columns (score signal pvalue qvalue)")
     p.add_argument("--keep-chr-prefix", metavar="PREFIX",
                    help="[-keepChrPrefix] fail orthologs on sequences whose name does not start with PREFIX")
+    p.add_argument("--qc", help="also write a one-row TSV of outcome counts per query line, with the columns of "
+                   "maf-orthologs' qc.tsv (species, n_peaks, mapped, no_alignment, summit_unaligned, too_short, "
+                   "too_long, summit_near_edge, other_chrom, median_length; needs --species). Not in HALPER")
+    p.add_argument("--species", help="the lifted-to species: the species column of --qc")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
     from ..halper import HalperSettings, run_halper
+    from ..orthologs import _check_species_name
+
+    if args.qc and not args.species:
+        raise InputError("--qc needs --species (the species column of the QC table)")
+    if args.species:
+        _check_species_name(args.species)
 
     if args.preserve and not args.narrowpeak:
         log.warning("--preserve has no effect without --narrowpeak (as in HALPER)")
@@ -50,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                               max_frac=args.max_frac, protect_dist=args.protect_dist,
                               mult_keepone=args.mult_keepone, narrowpeak=args.narrowpeak,
                               preserve=tuple(args.preserve), keep_chr_prefix=args.keep_chr_prefix)
-    result = run_halper(args.query, args.target, args.summits, args.out, settings)
+    result = run_halper(args.query, args.target, args.summits, args.out, settings, qc=args.qc, species=args.species)
     n_passed = int(result.passed.sum())
     log.info("%d orthologs in %s, %d failed the limits (%s.failed)", n_passed, args.out,
              result.passed.size - n_passed, args.out)
