@@ -59,8 +59,10 @@ def qq_plot(table: pd.DataFrame, path: str | Path, title: str) -> None:
         expected = -np.log10((np.arange(1, len(p) + 1) - 0.5) / len(p))
         observed = -np.log10(p)
         ax.scatter(expected, observed, s=8, color=colour, label=f"{column} (λ = {genomic_inflation(p):.2f}, n = {len(p)})")
-        top = max(top, expected.max(), observed.max())
-    ax.plot([0, top], [0, top], color="grey", lw=1, ls="--")
+        top = max(top, expected.max())
+    # The null line spans the expected range; strong hits rise far above it.
+    ax.plot([0, top], [0, top], color="grey", lw=1, ls="--", label="null (y = x)")
+    ax.set_xlim(0, top * 1.05 if top > 0 else 1)
     ax.set_xlabel("expected −log10 p (uniform null)")
     ax.set_ylabel("observed −log10 p")
     ax.set_title(title)
@@ -71,13 +73,13 @@ def qq_plot(table: pd.DataFrame, path: str | Path, title: str) -> None:
 def volcano_plot(table: pd.DataFrame, path: str | Path, title: str, fdr: float = 0.1) -> None:
     """Slope of phenotype on activity against −log10 of the p-value used for FDR; discoveries in red."""
     fig, ax = _figure()
-    ok = table[table["status"] == "ok"]
+    ok = table[table["status"].isin(("ok", "alpha_at_bound"))]
     p = ok["perm_pvalue"].where(ok["perm_pvalue"].notna(), ok["pvalue"]).to_numpy(dtype=float)
     hit = (ok["fdr"] <= fdr).to_numpy()
     ax.scatter(ok["coef"][~hit], -np.log10(p[~hit]), s=8, color="grey", alpha=0.6, label="not significant")
     ax.scatter(ok["coef"][hit], -np.log10(p[hit]), s=12, color="#d62728", label=f"FDR ≤ {fdr} ({hit.sum()})")
     ax.axvline(0, color="black", lw=0.5)
-    ax.set_xlabel("PGLS slope (phenotype per unit predicted activity)")
+    ax.set_xlabel("slope (phenotype per unit predicted activity; log-odds for binary traits)")
     ax.set_ylabel("−log10 p (permulation when run)")
     ax.set_title(title)
     ax.legend(fontsize=8)
