@@ -17,16 +17,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
-# A killed run (even kill -9 of the whole process group) leaves Snakemake's lock behind. `flock` on
+# A killed run (even kill -9 of the whole process group) leaves Snakemake's lock behind. `flock -o` on
 # .tacit-run.lock is held while a run through this Makefile is alive and released by the kernel when it dies,
 # so when we can take it no other run is alive and the stale lock is safe to remove; --rerun-incomplete then
 # redoes the jobs that were cut off. A second `make demo` while one is running stops with a message.
 CONFIG ?= config/config.yaml
 SNAKEFLAGS ?=
-SNAKEMAKE = $(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) $(SNAKEFLAGS)
+SNAKEMAKE = $(BIN)/snakemake --workflow-profile workflow/profiles/default --cores $(CORES) --configfile $(CONFIG) $(SNAKEFLAGS)
 
 demo: install
-	@flock -n -E 75 .tacit-run.lock sh -c '$(SNAKEMAKE) --unlock >/dev/null 2>&1; exec $(SNAKEMAKE) --rerun-incomplete' \
+	@flock -n -o -E 75 .tacit-run.lock sh -c '$(SNAKEMAKE) --unlock >/dev/null 2>&1; exec $(SNAKEMAKE) --rerun-incomplete' \
 	  || { status=$$?; [ $$status -ne 75 ] || echo "make demo: another run holds .tacit-run.lock" >&2; exit $$status; }
 
 report: install
@@ -39,7 +39,7 @@ test: install
 	$(BIN)/python -m pytest -q -ra
 
 lint: install
-	$(BIN)/snakemake --lint
+	$(BIN)/snakemake --workflow-profile workflow/profiles/default --lint
 
 # Run the workflow through SLURM on a private single-node cluster (root; installs slurm/munge via apt).
 test-slurm: install

@@ -27,6 +27,7 @@ rule train_model:
         f"{RESULTS}/benchmarks/{{tissue}}/train_model.tsv"
     threads: 2
     resources:
+        # Measured 744 MB on the demo; one-hot windows in memory (width x 4 x 4 bytes x 2 strands each).
         mem_mb=4000,
         runtime=240,
     conda:

@@ -52,8 +52,10 @@ if ALIGNMENT == "maf":
             f"{RESULTS}/benchmarks/{{tissue}}/map_orthologs.tsv"
         threads: 1
         resources:
-            mem_mb=2000,
-            runtime=120,
+            # One streaming pass: memory follows the peaks, not the MAF (40 MB on the demo); time ~ MAF size at
+            # >= 20 MB/s of text (benchmarks/maf.py), i.e. ~5 MB/s of gzip.
+            mem_mb=lambda wc, input: 1000 + int(input.size_mb),
+            runtime=lambda wc, input: 30 + int(input.size_mb / 5 / 60 * 2),
         conda:
             "../../envs/orthologs.yaml"
         shell:

@@ -10,9 +10,13 @@ rule score_orthologs:
     log:
         f"logs/{{tissue}}/scores/{{species}}.log",
     threads: 1
+    benchmark:
+        f"{RESULTS}/benchmarks/{{tissue}}/scores/{{species}}.tsv"
     resources:
-        mem_mb=2000,
-        runtime=60,
+        # TensorFlow and the model: ~0.8 GB resident (benchmarks/); streaming keeps it flat in the FASTA size.
+        mem_mb=1500,
+        # TACIT's architecture scores ~45 windows/s per CPU core (benchmarks/scoring.py): 500 bp = ~0.5 kB each.
+        runtime=lambda wc, input: 10 + int(input.size_mb * 1000 / 0.5 / 45 / 60),
     conda:
         "../../envs/model.yaml"
     shell:
