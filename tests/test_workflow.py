@@ -38,7 +38,7 @@ def reference_of(maf: Path) -> str:
     raise AssertionError("no s line")
 
 
-def make_work(work: Path, demo: Path) -> Path:
+def make_work(work: Path, demo: Path, chunks: int = 1) -> Path:
     """A work directory whose config.yaml is the default config pointed at ``demo``, reduced for speed."""
     work.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -55,7 +55,7 @@ def make_work(work: Path, demo: Path) -> Path:
     tissue.update(peaks=str(demo / "peaks.narrowPeak"), negatives=[str(demo / "negatives.bed")],
                   model_spec=str(ROOT / tissue["model_spec"]))
     config["tissues"] = {"small_tissue": tissue}
-    config["association"].update(permulations=50, max_permulations=500)
+    config["association"].update(permulations=50, max_permulations=500, chunks=chunks)
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     return work
 
@@ -161,8 +161,11 @@ def test_report_and_publish(finished):
 
 
 def test_killed_run_resumes_to_identical_tables(tmp_path, demo, finished):
-    """kill -9 of the whole `make demo` process group mid-run, then `make demo` again: identical bytes."""
-    work = make_work(tmp_path / "killed", demo)
+    """kill -9 of the whole `make demo` process group mid-run, then `make demo` again: identical bytes.
+
+    This run also scatters the association into 3 chunks (the finished run uses 1): same tables.
+    """
+    work = make_work(tmp_path / "killed", demo, chunks=3)
     run = make_demo(work)
     deadline = time.monotonic() + 900
     scores = work / "results" / "small_tissue" / "scores"

@@ -86,12 +86,18 @@ def reconcile(matrix: PredictionMatrix, tree: Tree, trait: pd.Series) -> Reconci
 
 
 def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: AssociationSettings,
-              covariates: pd.DataFrame | None = None) -> pd.DataFrame:
+              covariates: pd.DataFrame | None = None, chunk: tuple[int, int] = (0, 1),
+              fdr: bool = True) -> pd.DataFrame:
     """Fit every OCR, run adaptive permulations and add BH FDR.
 
     ``covariates`` (species x columns, optional) enter the model after activity (``trait ~ activity +
     covariates``); species with an unknown covariate are dropped like those with an unknown trait. The
     permulated variable stays the trait.
+
+    ``chunk = (k, n)`` fits only the k-th of n equal slices of the OCRs (rows ``k*m//n .. (k+1)*m//n``);
+    species reconciliation and the coverage threshold still use the whole matrix, and permulation ``j`` is the
+    same draw in every chunk, so the slices of a chunked run are the rows of the whole run. With
+    ``fdr=False`` the ``fdr`` column is left empty, for :func:`gather` to fill over all chunks.
 
     Returns
     -------
@@ -122,25 +128,61 @@ def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: 
     cov_all = None if covariates is None else covariates.loc[sub_tree.tip_names].to_numpy(dtype=float)
     threshold = settings.min_species_fraction * len(rec.common)
     log.info("%d OCRs, %d common species, an OCR needs >= %.1f species", len(matrix.ocrs), len(rec.common), threshold)
+    k, n_chunks = chunk
+    if not 0 <= k < n_chunks:
+        raise ValueError(f"chunk {k} of {n_chunks} does not exist")
+    rows = slice(k * len(matrix.ocrs) // n_chunks, (k + 1) * len(matrix.ocrs) // n_chunks)
+    values = values[rows]
+    if n_chunks > 1:
+        log.info("chunk %d of %d: OCRs %d-%d", k + 1, n_chunks, rows.start + 1, rows.stop)
 
-    table = pd.DataFrame({"ocr": matrix.ocrs})
+    table = pd.DataFrame({"ocr": matrix.ocrs[rows]})
     for name in COLUMNS[1:-1]:
         table[name] = np.nan
     table["status"] = "ok"
     if settings.trait_type == "binary":
-        from .binary import VALID_FIT, associate_binary
+        from .binary import associate_binary
 
         associate_binary(values, y_all, sub_tree, threshold, table, settings, cov_all)
-        tested = table["status"].isin(VALID_FIT) & table["pvalue"].notna()
     else:
         fits = _observed_fits(values, y_all, sub_tree, threshold, table, cov_all)
         if settings.permulations > 0 and fits:
             _permulate(fits, sub_tree, settings, table)
-        tested = table["status"] == "ok"
     table["n_species"] = table["n_species"].astype("Int64")
     table["perm_trials"] = table["perm_trials"].astype("Int64")
-    basis = table["perm_pvalue"] if settings.permulations > 0 else table["pvalue"]
-    table["fdr"] = benjamini_hochberg(np.where(tested, basis, np.nan))
+    if fdr:
+        add_fdr(table, settings.permulations > 0)
+    return table[COLUMNS]
+
+
+TESTED = ("ok", "alpha_at_bound")  # statuses whose p-values enter the FDR (phyloglm reports alpha at bound)
+
+
+def add_fdr(table: pd.DataFrame, permulations: bool) -> None:
+    """BH FDR over the tested OCRs, on ``perm_pvalue`` when permulations ran, else on ``pvalue`` (in place)."""
+    tested = table["status"].isin(TESTED) & table["pvalue"].notna()
+    basis = table["perm_pvalue"] if permulations else table["pvalue"]
+    table["fdr"] = benjamini_hochberg(np.where(tested, basis.astype(float), np.nan))
+
+
+def gather(parts: list[pd.DataFrame], permulations: bool) -> pd.DataFrame:
+    """The association table of a chunked run: the chunks' rows in order, with BH FDR over all of them."""
+    table = pd.concat(parts, ignore_index=True)
+    if table["ocr"].duplicated().any():
+        raise ValueError(f"OCR {table.loc[table['ocr'].duplicated(), 'ocr'].iloc[0]!r} is in two chunks")
+    add_fdr(table, permulations)
+    return table[COLUMNS]
+
+
+def read_associations(path: str) -> pd.DataFrame:
+    """Read a table written by :func:`write_associations` back with its column types."""
+    table = pd.read_csv(path, sep="\t", dtype={"ocr": str, "status": str}, keep_default_na=False,
+                        na_values={c: [""] for c in COLUMNS if c not in ("ocr", "status")})
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"not an association table: columns {missing} missing", path)
+    table["n_species"] = table["n_species"].astype("Int64")
+    table["perm_trials"] = table["perm_trials"].astype("Int64")
     return table[COLUMNS]
 
 
@@ -273,9 +315,11 @@ def _count(fits: list[_Fit], contrasts: np.ndarray, sumsq: np.ndarray, perm_test
         fit.trials += contrasts.shape[1]
 
 
-def write_associations(table: pd.DataFrame, path: str) -> None:
-    """Write the association table as TSV: floats with 12 significant digits, empty cells for NaN."""
+def write_associations(table: pd.DataFrame, path: str, exact: bool = False) -> None:
+    """Write the association table as TSV: floats with 12 significant digits (17 with ``exact``, for chunks
+    that are gathered later, so the gathered table equals an unchunked run's), empty cells for NaN."""
     from .io import atomic_writer
 
     with atomic_writer(path) as out:
-        table.to_csv(out, sep="\t", index=False, na_rep="", float_format="%.12g", lineterminator="\n")
+        table.to_csv(out, sep="\t", index=False, na_rep="", float_format="%.17g" if exact else "%.12g",
+                     lineterminator="\n")

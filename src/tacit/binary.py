@@ -25,8 +25,7 @@ from .tree import Tree
 
 log = logging.getLogger(__name__)
 
-# Statuses whose numbers are a valid test (phyloglm reports alpha-at-bound fits with a warning).
-VALID_FIT = ("ok", "alpha_at_bound")
+from .association import TESTED as VALID_FIT  # statuses of a valid fit (phyloglm warns on alpha at bound)
 
 
 def foreground_clades(tree: Tree, foreground: np.ndarray) -> np.ndarray:

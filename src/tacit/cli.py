@@ -26,6 +26,7 @@ COMMANDS = (
     "score",
     "matrix",
     "associate",
+    "gather",
     "evaluate",
     "export",
 )

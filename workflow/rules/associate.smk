@@ -1,13 +1,15 @@
-# Stage 4: per OCR, phenotype ~ predicted activity by PGLS (BM), permulation p-values, BH FDR.
+# Stage 4: per OCR, phenotype ~ predicted activity by PGLS (BM) or phyloglm, permulation p-values, BH FDR.
+# OCRs are scattered into association.chunks slices (a killed run redoes at most the running chunks) and
+# gathered with FDR over all of them; the table is byte-identical whatever the chunk count.
 
 
-rule associate:
+rule associate_chunk:
     input:
         matrix=predictions_of,
         tree=config["tree"],
         phenotypes=config["phenotypes"],
     output:
-        f"{RESULTS}/{{tissue}}/{{trait}}/associations.tsv",
+        f"{RESULTS}/{{tissue}}/{{trait}}/chunks/{{chunk}}.tsv",
     params:
         trait_type=lambda wc: TRAITS[wc.trait]["type"],
         permulations=lambda wc: TRAITS[wc.trait].get("permulations", config["association"]["permulations"]),
@@ -19,23 +21,42 @@ rule associate:
         seed=config["association"]["seed"],
         min_fraction=config["association"]["min_species_fraction"],
         species=predictions_species_option,
+        chunks=ASSOCIATION_CHUNKS,
     log:
-        f"logs/{{tissue}}/{{trait}}/associate.log",
+        f"logs/{{tissue}}/{{trait}}/associate_{{chunk}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{tissue}}/{{trait}}/associate.tsv"
+        f"{RESULTS}/benchmarks/{{tissue}}/{{trait}}/associate_{{chunk}}.tsv"
     threads: 1
     resources:
         # Measured 161 MB on the demo (646 OCRs); the matrix is held as float64 (gzip ~ 1/4 of it): 20x the
         # compressed size plus 500 MB covers 400,000 OCRs x 241 species (~0.8 GB of float64).
         mem_mb=lambda wc, input: 500 + int(20 * input.size_mb),
-        runtime=lambda wc, input: 60 + int(60 * input.size_mb),
+        runtime=lambda wc, input: 60 + int(60 * input.size_mb / ASSOCIATION_CHUNKS),
     conda:
         "../../envs/associate.yaml"
     shell:
         "tacit associate --matrix {input.matrix} {params.species} --tree {input.tree} --phenotypes {input.phenotypes}"
         " --trait {wildcards.trait} --trait-type {params.trait_type}{params.covariates} --permulations {params.permulations}"
         " --max-permulations {params.max_permulations} --perm-test {params.perm_test} --seed {params.seed}"
-        " --min-species-fraction {params.min_fraction} --out {output} 2> {log}"
+        " --min-species-fraction {params.min_fraction} --chunk {wildcards.chunk} --chunks {params.chunks}"
+        " --out {output} 2> {log}"
+
+
+rule associate:
+    input:
+        expand(f"{RESULTS}/{{{{tissue}}}}/{{{{trait}}}}/chunks/{{chunk}}.tsv", chunk=range(ASSOCIATION_CHUNKS)),
+    output:
+        f"{RESULTS}/{{tissue}}/{{trait}}/associations.tsv",
+    log:
+        f"logs/{{tissue}}/{{trait}}/associate.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wc, input: 500 + int(10 * input.size_mb),
+        runtime=30,
+    conda:
+        "../../envs/associate.yaml"
+    shell:
+        "tacit gather --parts {input} --out {output} 2> {log}"
 
 
 rule recovery:

@@ -37,6 +37,7 @@ localrules:
 
 
 ALIGNMENT = config["alignment"]["format"]
+ASSOCIATION_CHUNKS = config["association"].get("chunks", 1)
 OTHER_SPECIES_PATTERN = "|".join(s for s in SPECIES if s != config["reference"]) or "NO_SPECIES"
 
 
@@ -49,6 +50,7 @@ wildcard_constraints:
     tissue="|".join(TISSUES) or "NO_TISSUE",
     trait="|".join(TRAITS) or "NO_TRAIT",
     species="|".join(SPECIES),
+    chunk=r"\d+",
 
 
 def genome_source(wildcards):

@@ -32,11 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-permulations", type=int, help="adaptive rounds grow tenfold up to this (default: --permulations)")
     p.add_argument("--perm-test", choices=("conditional", "two-sided"), default="conditional")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--chunk", type=int, default=0, help="with --chunks: fit only this slice of the OCRs (0-based)")
+    p.add_argument("--chunks", type=int, default=1,
+                   help="split the OCRs into this many equal slices; a chunk's table has no fdr (tacit gather adds "
+                   "it over all chunks) and full-precision numbers")
     p.add_argument("--min-species-fraction", type=float, default=0.5)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
     from ..association import AssociationSettings, associate, write_associations
     from ..tables import read_matrix, read_phenotypes
     from ..tree import read_tree
@@ -58,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
 
         covariates = pd.concat({name: read_phenotypes(args.phenotypes, name)
                                 for name in args.covariate}, axis=1)
-    table = associate(matrix, tree, trait, settings, covariates)
-    write_associations(table, args.out)
+    if args.chunks < 1 or not 0 <= args.chunk < args.chunks:
+        raise InputError(f"--chunk {args.chunk} is not one of 0..{args.chunks - 1} (--chunks {args.chunks})")
+    chunked = args.chunks > 1
+    table = associate(matrix, tree, trait, settings, covariates, chunk=(args.chunk, args.chunks), fdr=not chunked)
+    write_associations(table, args.out, exact=chunked)
     log.info("wrote %s: %d OCRs, %d tested", args.out, len(table), int((table["status"] == "ok").sum()))
     return 0
