@@ -33,9 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--perm-test", choices=("conditional", "two-sided"), default="conditional")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--chunk", type=int, default=0, help="with --chunks: fit only this slice of the OCRs (0-based)")
-    p.add_argument("--chunks", type=int, default=1,
-                   help="split the OCRs into this many equal slices; a chunk's table has no fdr (tacit gather adds "
-                   "it over all chunks) and full-precision numbers")
+    p.add_argument("--chunks", type=int,
+                   help="split the OCRs into this many equal slices (1 is allowed) and write one chunk's table: no "
+                   "fdr (tacit gather adds it over all chunks) and full-precision numbers")
     p.add_argument("--min-species-fraction", type=float, default=0.5)
     p.set_defaults(func=run)
 
@@ -63,10 +63,11 @@ def run(args: argparse.Namespace) -> int:
 
         covariates = pd.concat({name: read_phenotypes(args.phenotypes, name)
                                 for name in args.covariate}, axis=1)
-    if args.chunks < 1 or not 0 <= args.chunk < args.chunks:
-        raise InputError(f"--chunk {args.chunk} is not one of 0..{args.chunks - 1} (--chunks {args.chunks})")
-    chunked = args.chunks > 1
-    table = associate(matrix, tree, trait, settings, covariates, chunk=(args.chunk, args.chunks), fdr=not chunked)
+    chunked = args.chunks is not None
+    n_chunks = args.chunks if chunked else 1
+    if n_chunks < 1 or not 0 <= args.chunk < n_chunks:
+        raise InputError(f"--chunk {args.chunk} is not one of 0..{n_chunks - 1} (--chunks {n_chunks})")
+    table = associate(matrix, tree, trait, settings, covariates, chunk=(args.chunk, n_chunks), fdr=not chunked)
     write_associations(table, args.out, exact=chunked)
     log.info("wrote %s: %d OCRs, %d tested", args.out, len(table), int((table["status"] == "ok").sum()))
     return 0
