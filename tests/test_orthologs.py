@@ -308,3 +308,19 @@ def test_real_fragments_partial_coverage():
     mole_rat = recorder.recorded["hetGla2"]
     assert len(mole_rat.start) == 5 and set(mole_rat.strand) == {"-"}
     assert (mole_rat.start.min(), mole_rat.end.max()) == (148_257, 148_312)
+
+
+def test_species_groups_write_what_one_pass_writes(tmp_path):
+    """Two jobs with --only on halves of the species give the files and QC rows of a single run."""
+    peaks = read_narrowpeak(DATA / "peaks_small.narrowPeak")
+    everyone = ["baboon", "ref", "sp1", "sp2", "sp3", "sp4", "sp9"]
+    map_orthologs(DATA / "maf_small.maf", peaks, "ref", tmp_path / "one", everyone, LOOSE)
+    rows = []
+    for k, half in enumerate((everyone[0::2], everyone[1::2])):
+        map_orthologs(DATA / "maf_small.maf", peaks, "ref", tmp_path / "split", half, LOOSE, only=half,
+                      qc_name=f"qc.group{k}.tsv")
+        rows += (tmp_path / "split" / f"qc.group{k}.tsv").read_text().splitlines()[1:]
+    for name in everyone:
+        assert (tmp_path / "split" / f"{name}.narrowPeak").read_text() == \
+            (tmp_path / "one" / f"{name}.narrowPeak").read_text(), name
+    assert sorted(rows) == sorted((tmp_path / "one" / "qc.tsv").read_text().splitlines()[1:])

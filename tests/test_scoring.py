@@ -91,3 +91,19 @@ def test_missing_model(tmp_path):
     (tmp_path / "x.fa").write_text("")
     with pytest.raises(InputError, match="model file not found"):
         score_fasta(tmp_path / "none.keras", tmp_path / "x.fa", tmp_path / "scores.tsv")
+
+
+def test_interleaved_parts_fill_the_same_column(model_path, records, tmp_path):
+    from tacit.scores import gather_scores
+
+    write_fasta(records, tmp_path / "Homo_sapiens.fa")
+    score_fasta(model_path, tmp_path / "Homo_sapiens.fa", tmp_path / "whole" / "Homo_sapiens.tsv", batch_size=4)
+    # Parts take whole batches of 4 records in turn: each batch is the same as in the unsplit run.
+    parts = [tmp_path / f"Homo_sapiens.part{k}.tsv" for k in range(3)]
+    assert sum(score_fasta(model_path, tmp_path / "Homo_sapiens.fa", p, batch_size=4, part=(k, 3))
+               for k, p in enumerate(parts)) == len(records)
+    ocrs = [name for name, _ in records]
+    whole = gather_scores(ocrs, [tmp_path / "whole" / "Homo_sapiens.tsv"])
+    split = gather_scores(ocrs, parts)
+    assert split.species == whole.species == ["Homo_sapiens"]
+    np.testing.assert_array_equal(split.values, whole.values)

@@ -25,7 +25,7 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 SNAKEMAKE = shutil.which("snakemake", path=str(BIN)) or "snakemake"
-TABLES = ("predictions.tsv.gz", "brain_size/associations.tsv", "model/metrics.tsv", "model/heldout_predictions.tsv",
+TABLES = ("predictions.tsv.gz", "predictions.parquet", "brain_size/associations.tsv", "brain_size/associations.parquet", "model/metrics.tsv", "model/heldout_predictions.tsv",
           "orthologs/qc.tsv", "sequences_qc.tsv")
 
 
@@ -38,7 +38,7 @@ def reference_of(maf: Path) -> str:
     raise AssertionError("no s line")
 
 
-def make_work(work: Path, demo: Path, chunks: int = 1) -> Path:
+def make_work(work: Path, demo: Path, chunks: int = 1, parts: int = 1, groups: int = 1) -> Path:
     """A work directory whose config.yaml is the default config pointed at ``demo``, reduced for speed."""
     work.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -56,6 +56,8 @@ def make_work(work: Path, demo: Path, chunks: int = 1) -> Path:
                   model_spec=str(ROOT / tissue["model_spec"]))
     config["tissues"] = {"small_tissue": tissue}
     config["association"].update(permulations=50, max_permulations=500, chunks=chunks)
+    config["scoring"] = {"parts": parts}
+    config["orthologs"]["species_groups"] = groups
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     return work
 
@@ -163,9 +165,10 @@ def test_report_and_publish(finished):
 def test_killed_run_resumes_to_identical_tables(tmp_path, demo, finished):
     """kill -9 of the whole `make demo` process group mid-run, then `make demo` again: identical bytes.
 
-    This run also scatters the association into 3 chunks (the finished run uses 1): same tables.
+    This run is also scattered differently from the finished one (species in 2 mapping groups, 2 scoring
+    parts per species, association in 3 chunks, against 1, 1, 1): the same tables.
     """
-    work = make_work(tmp_path / "killed", demo, chunks=3)
+    work = make_work(tmp_path / "killed", demo, chunks=3, parts=2, groups=2)
     run = make_demo(work)
     deadline = time.monotonic() + 900
     scores = work / "results" / "small_tissue" / "scores"

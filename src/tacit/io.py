@@ -98,3 +98,9 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
         else:
             with open(tmp, "w", encoding="utf-8", newline="") as text:
                 yield text
+
+
+def write_parquet(table: "object", path: str | os.PathLike[str]) -> None:
+    """Write a pandas DataFrame as Parquet (pyarrow, zstd) atomically; the same table gives the same bytes."""
+    with atomic_path(path) as tmp:
+        table.to_parquet(tmp, engine="pyarrow", index=False, compression="zstd")  # type: ignore[attr-defined]

@@ -467,7 +467,7 @@ def read_species_list(path: str | os.PathLike[str]) -> list[str]:
     return names
 
 
-def write_orthologs(result: OrthologMap, out_dir: str | os.PathLike[str]) -> None:
+def write_orthologs(result: OrthologMap, out_dir: str | os.PathLike[str], qc_name: str = "qc.tsv") -> None:
     """Write ``{species}.narrowPeak`` for every species and ``qc.tsv`` into ``out_dir`` (atomically).
 
     narrowPeak columns: chrom, start, end, name (reference OCR), score 0, strand, signal -1, p -1, q -1,
@@ -483,12 +483,16 @@ def write_orthologs(result: OrthologMap, out_dir: str | os.PathLike[str]) -> Non
                 chrom, start = table.chroms[table.chrom[i]], table.start[i]
                 handle.write(f"{chrom}\t{start}\t{table.end[i]}\t{names[table.peak[i]]}\t0\t"
                              f"{'-' if table.minus[i] else '+'}\t-1\t-1\t-1\t{table.summit[i] - start}\n")
-    write_qc(result.qc_rows(), out / "qc.tsv")
+    write_qc(result.qc_rows(), out / qc_name)
 
 
 def map_orthologs(maf: str | os.PathLike[str], peaks: Sequence[Peak], reference: str, out_dir: str | os.PathLike[str],
-                  species: Iterable[str] = (), settings: OrthologSettings = OrthologSettings()) -> OrthologMap:
+                  species: Iterable[str] = (), settings: OrthologSettings = OrthologSettings(),
+                  only: Iterable[str] | None = None, qc_name: str = "qc.tsv") -> OrthologMap:
     """Map ``peaks`` through the MAF file and write the per-species narrowPeak files and ``qc.tsv``.
+
+    With ``only``, rows of other species are skipped while reading and only these species are written (one
+    of several jobs that split the species; their files and QC rows are those of a single run).
 
     Raises
     ------
@@ -496,7 +500,12 @@ def map_orthologs(maf: str | os.PathLike[str], peaks: Sequence[Peak], reference:
         The MAF has no block with a row of ``reference`` (wrong name?), or any error of
         :func:`tacit.maf.read_maf` and :func:`lift_peaks`.
     """
-    result = lift_peaks(read_maf(maf), peaks, reference, settings, species, source=maf)
+    blocks = read_maf(maf)
+    keep = None if only is None else set(only)
+    if keep is not None:
+        species = [name for name in species if name in keep]
+        blocks = ([row for row in rows if row.species in keep or row.species == reference] for rows in blocks)
+    result = lift_peaks(blocks, peaks, reference, settings, species, source=maf)
     if result.n_reference_blocks == 0:
         others = ", ".join(name for name in result.species if name != reference)
         raise InputError(f"no alignment block has a row of reference species {reference!r} "
@@ -505,7 +514,11 @@ def map_orthologs(maf: str | os.PathLike[str], peaks: Sequence[Peak], reference:
     if missing:
         log.warning("%d reference sequence(s) with peaks are in no block of %s, e.g. %s: their peaks have no orthologs",
                     len(missing), maf, min(missing))
-    write_orthologs(result, out_dir)
+    if keep is not None:
+        names = [name for name in result.species if name in keep]
+        result = OrthologMap(result.peaks, result.reference, names, result.orthologs, result.counts,
+                             result.n_reference_blocks, result.reference_chroms)
+    write_orthologs(result, out_dir, qc_name)
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -14,12 +15,16 @@ from .tables import PredictionMatrix
 
 
 def species_of(path: str | Path) -> str:
-    """Species name of a per-species file: its name without ``.tsv``/``.tsv.gz``."""
+    """Species name of a per-species file: its name without ``.tsv``/``.tsv.gz`` (and a ``.partK`` of a
+    scattered scoring job: ``Homo_sapiens.part3.tsv`` is ``Homo_sapiens``)."""
     name = Path(path).name
     for suffix in (".tsv.gz", ".tsv"):
         if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(path).stem
+            name = name[: -len(suffix)]
+            break
+    else:
+        name = Path(path).stem
+    return re.sub(r"\.part\d+$", "", name)
 
 
 def read_scores(path: str | Path) -> dict[str, float]:
@@ -41,17 +46,23 @@ def read_scores(path: str | Path) -> dict[str, float]:
 
 
 def gather_scores(ocrs: Sequence[str], paths: Sequence[str | Path]) -> PredictionMatrix:
-    """Matrix with one row per OCR (in ``ocrs`` order) and one column per score file; NaN = no ortholog.
+    """Matrix with one row per OCR (in ``ocrs`` order) and one column per species; NaN = no ortholog.
+
+    Several files of one species (``SPECIES.partK.tsv`` of a scattered scoring job) fill one column.
 
     Score ids that are not in ``ocrs`` are an error naming the file.
     """
     index = {name: i for i, name in enumerate(ocrs)}
-    species = [species_of(p) for p in paths]
-    values = np.full((len(ocrs), len(paths)), np.nan)
-    for j, path in enumerate(paths):
+    species = list(dict.fromkeys(species_of(p) for p in paths))  # parts of one species share a column
+    column = {name: j for j, name in enumerate(species)}
+    values = np.full((len(ocrs), len(species)), np.nan)
+    for path in paths:
+        j = column[species_of(path)]
         for ocr, score in read_scores(path).items():
             i = index.get(ocr)
             if i is None:
                 raise InputError(f"score for unknown OCR {ocr!r}", path)
+            if not np.isnan(values[i, j]):
+                raise InputError(f"OCR {ocr!r} is scored twice for {species[j]}", path)
             values[i, j] = score
     return PredictionMatrix(list(ocrs), species, values)

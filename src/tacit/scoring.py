@@ -44,10 +44,18 @@ def predict_rc_average(model, x: np.ndarray, batch_size: int = DEFAULT_BATCH_SIZ
     return scores
 
 
-def _chunks(fasta_path: str | os.PathLike[str], size: int, width: int):
-    """Lists of up to ``size`` ``(id, sequence)`` records; a record of the wrong length is an InputError."""
+def _chunks(fasta_path: str | os.PathLike[str], size: int, width: int, part: tuple[int, int] = (0, 1)):
+    """Lists of up to ``size`` ``(id, sequence)`` records; a record of the wrong length is an InputError.
+
+    ``part = (k, n)`` keeps batches ``k, k + n, k + 2n, ...`` of ``size`` consecutive records (0-based, in file
+    order): parts need no count of the records first, and every batch holds the same records whatever ``n``,
+    so scores do not depend on how the work was split.
+    """
     chunk = []
-    for name, seq in read_fasta(fasta_path):
+    k, n = part
+    for i, (name, seq) in enumerate(read_fasta(fasta_path)):
+        if (i // size) % n != k:
+            continue
         if len(seq) != width:
             raise InputError(f"record {name!r} has {len(seq)} bp; the model scores {width}-bp sequences "
                              "(cut windows with the model's width)", fasta_path)
@@ -61,7 +69,7 @@ def _chunks(fasta_path: str | os.PathLike[str], size: int, width: int):
 
 def score_fasta(model_path: str | os.PathLike[str], fasta_path: str | os.PathLike[str],
                 out_path: str | os.PathLike[str], batch_size: int = DEFAULT_BATCH_SIZE, threads: int | None = None,
-                log_every: int = LOG_EVERY) -> int:
+                log_every: int = LOG_EVERY, part: tuple[int, int] = (0, 1)) -> int:
     """Score every record of a FASTA file and write ``id<TAB>score`` (with that header line) atomically.
 
     Parameters
@@ -79,6 +87,9 @@ def score_fasta(model_path: str | os.PathLike[str], fasta_path: str | os.PathLik
         Intra-op threads for TensorFlow (``None``: its default).
     log_every
         A progress line is logged every this many sequences.
+    part
+        ``(k, n)``: score only batches ``k, k + n, ...`` of ``batch_size`` records (a scattered job); the parts'
+        tables together hold every record once, with the scores of an unsplit run.
 
     Returns
     -------
@@ -95,13 +106,15 @@ def score_fasta(model_path: str | os.PathLike[str], fasta_path: str | os.PathLik
 
     if batch_size < 1:
         raise InputError(f"batch size must be >= 1, got {batch_size}")
+    if not 0 <= part[0] < part[1]:
+        raise InputError(f"part {part[0]} of {part[1]} does not exist")
     configure_tensorflow(threads)
     model = load_model(model_path)
     width = int(model.input_shape[1])
     count, next_log, started = 0, log_every, time.perf_counter()
     with atomic_writer(out_path) as handle:
         handle.write("id\tscore\n")
-        for chunk in _chunks(fasta_path, batch_size, width):
+        for chunk in _chunks(fasta_path, batch_size, width, part):
             scores = predict_rc_average(model, one_hot([seq for _, seq in chunk], width), batch_size)
             handle.writelines(f"{name}\t{score:.6g}\n" for (name, _), score in zip(chunk, scores))
             count += len(chunk)

@@ -46,7 +46,8 @@ rule associate:
     input:
         expand(f"{RESULTS}/{{{{tissue}}}}/{{{{trait}}}}/chunks/{{chunk}}.tsv", chunk=range(ASSOCIATION_CHUNKS)),
     output:
-        f"{RESULTS}/{{tissue}}/{{trait}}/associations.tsv",
+        tsv=f"{RESULTS}/{{tissue}}/{{trait}}/associations.tsv",
+        parquet=f"{RESULTS}/{{tissue}}/{{trait}}/associations.parquet",
     log:
         f"logs/{{tissue}}/{{trait}}/associate.log",
     threads: 1
@@ -56,12 +57,12 @@ rule associate:
     conda:
         "../../envs/associate.yaml"
     shell:
-        "tacit gather --parts {input} --out {output} 2> {log}"
+        "tacit gather --parts {input} --out {output.tsv} --parquet {output.parquet} 2> {log}"
 
 
 rule recovery:
     input:
-        associations=rules.associate.output,
+        associations=rules.associate.output.tsv,
         truth=config.get("truth") or [],
     output:
         f"{RESULTS}/{{tissue}}/{{trait}}/recovery.tsv",

@@ -25,7 +25,7 @@ TRAITS = {t["name"]: t for t in config["traits"]}
 # Light jobs run on the submitting host under a cluster executor: one sbatch per species for a file
 # decompression or a plot costs more than the work (measured: 83 -> 28 SLURM jobs, 353 s -> 211 s).
 localrules:
-    species_list,
+    species_group,
     prepare_genome,
     ortholog_sequences,
     sequences_qc,
@@ -38,6 +38,18 @@ localrules:
 
 ALIGNMENT = config["alignment"]["format"]
 ASSOCIATION_CHUNKS = config["association"].get("chunks", 1)
+SCORING_PARTS = config.get("scoring", {}).get("parts", 1)
+_n_groups = min(config["orthologs"].get("species_groups", 1), len(SPECIES))
+SPECIES_GROUPS = [SPECIES[g::_n_groups] for g in range(_n_groups)]  # interleaved, in tree order
+
+
+def ortholog_qc_parts(wildcards):
+    """Per-group (MAF) or per-species (chain, HAL) QC tables gathered into orthologs/qc.tsv."""
+    if ALIGNMENT == "maf":
+        return [f"{RESULTS}/{wildcards.tissue}/orthologs/qc.group{g}.tsv" for g in range(len(SPECIES_GROUPS))]
+    return [f"{RESULTS}/{wildcards.tissue}/orthologs/{s}.qc.tsv" for s in SPECIES]
+# A GPU per scoring job when asked for (the SLURM executor turns `gpu` into --gpus); none otherwise.
+SCORING_GPU = {"gpu": config["scoring"]["gpus"]} if config.get("scoring", {}).get("gpus") else {}
 OTHER_SPECIES_PATTERN = "|".join(s for s in SPECIES if s != config["reference"]) or "NO_SPECIES"
 
 
@@ -51,6 +63,8 @@ wildcard_constraints:
     trait="|".join(TRAITS) or "NO_TRAIT",
     species="|".join(SPECIES),
     chunk=r"\d+",
+    part=r"\d+",
+    group=r"\d+",
 
 
 def genome_source(wildcards):

@@ -19,49 +19,56 @@ rule prepare_genome:
         "../scripts/prepare_genome.py"
 
 
-rule species_list:
+rule species_group:
     output:
-        f"{RESULTS}/species.txt",
+        f"{RESULTS}/species/group{{group}}.txt",
     params:
-        species=SPECIES,
+        species=lambda wc: SPECIES_GROUPS[int(wc.group)],
     log:
-        "logs/species_list.log",
+        f"logs/species/group{{group}}.log",
     run:
         Path(output[0]).write_text("\n".join(params.species) + "\n")
 
 
 if ALIGNMENT == "maf":
+    # One streaming pass over the MAF per group of species (config orthologs.species_groups; default 1, all
+    # species in one pass); rows of other species are skipped. Files and QC rows do not depend on the grouping.
+    for group, members in enumerate(SPECIES_GROUPS):
 
-    rule map_orthologs:
-        input:
-            maf=config["alignment"]["maf"],
-            peaks=tissue_option("peaks"),
-            species=rules.species_list.output,
-        output:
-            orthologs=expand(f"{RESULTS}/{{{{tissue}}}}/orthologs/{{species}}.narrowPeak", species=SPECIES),
-            qc=f"{RESULTS}/{{tissue}}/orthologs/qc.tsv",
-        params:
-            reference=config["reference"],
-            outdir=lambda wc: f"{RESULTS}/{wc.tissue}/orthologs",
-            min_len=config["orthologs"]["min_len"],
-            max_len=config["orthologs"]["max_len"],
-            protect_dist=config["orthologs"]["protect_dist"],
-        log:
-            f"logs/{{tissue}}/orthologs/map_orthologs.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/{{tissue}}/map_orthologs.tsv"
-        threads: 1
-        resources:
-            # One streaming pass: memory follows the peaks, not the MAF (40 MB on the demo); time ~ MAF size at
-            # >= 20 MB/s of text (benchmarks/maf.py), i.e. ~5 MB/s of gzip.
-            mem_mb=lambda wc, input: 1000 + int(input.size_mb),
-            runtime=lambda wc, input: 30 + int(input.size_mb / 5 / 60 * 2),
-        conda:
-            "../../envs/orthologs.yaml"
-        shell:
-            "tacit maf-orthologs --maf {input.maf} --peaks {input.peaks} --reference {params.reference}"
-            " --species-list {input.species} --out-dir {params.outdir} --min-len {params.min_len}"
-            " --max-len {params.max_len} --protect-dist {params.protect_dist} 2> {log}"
+        rule:
+            name:
+                f"map_orthologs_{group}"
+            input:
+                maf=config["alignment"]["maf"],
+                peaks=tissue_option("peaks"),
+                species=f"{RESULTS}/species/group{group}.txt",
+            output:
+                orthologs=expand(f"{RESULTS}/{{{{tissue}}}}/orthologs/{{species}}.narrowPeak", species=members),
+                qc=f"{RESULTS}/{{tissue}}/orthologs/qc.group{group}.tsv",
+            params:
+                reference=config["reference"],
+                outdir=lambda wc: f"{RESULTS}/{wc.tissue}/orthologs",
+                qc_name=f"qc.group{group}.tsv",
+                min_len=config["orthologs"]["min_len"],
+                max_len=config["orthologs"]["max_len"],
+                protect_dist=config["orthologs"]["protect_dist"],
+            log:
+                f"logs/{{tissue}}/orthologs/map_orthologs_{group}.log",
+            benchmark:
+                f"{RESULTS}/benchmarks/{{tissue}}/map_orthologs_{group}.tsv"
+            threads: 1
+            resources:
+                # One streaming pass: memory follows the peaks, not the MAF (40 MB on the demo); time ~ MAF size
+                # at >= 20 MB/s of text (benchmarks/maf.py), i.e. ~5 MB/s of gzip.
+                mem_mb=lambda wc, input: 1000 + int(input.size_mb),
+                runtime=lambda wc, input: 30 + int(input.size_mb / 5 / 60 * 2),
+            conda:
+                "../../envs/orthologs.yaml"
+            shell:
+                "tacit maf-orthologs --maf {input.maf} --peaks {input.peaks} --reference {params.reference}"
+                " --species-list {input.species} --only --out-dir {params.outdir} --qc-name {params.qc_name}"
+                " --min-len {params.min_len} --max-len {params.max_len} --protect-dist {params.protect_dist}"
+                " 2> {log}"
 
 else:
     # Chain and HAL alignments map from the reference to one species at a time; the reference keeps its peaks.
@@ -80,18 +87,6 @@ else:
             "../../envs/orthologs.yaml"
         script:
             "../scripts/reference_orthologs.py"
-
-    rule ortholog_qc:
-        input:
-            expand(f"{RESULTS}/{{{{tissue}}}}/orthologs/{{species}}.qc.tsv", species=SPECIES),
-        output:
-            f"{RESULTS}/{{tissue}}/orthologs/qc.tsv",
-        log:
-            f"logs/{{tissue}}/orthologs/qc.log",
-        conda:
-            "../../envs/orthologs.yaml"
-        script:
-            "../scripts/concat_tables.py"
 
 
 if ALIGNMENT == "chain":
@@ -223,6 +218,19 @@ rule sequences_qc:
         f"{RESULTS}/{{tissue}}/sequences_qc.tsv",
     log:
         f"logs/{{tissue}}/sequences_qc.log",
+    conda:
+        "../../envs/orthologs.yaml"
+    script:
+        "../scripts/concat_tables.py"
+
+
+rule ortholog_qc:
+    input:
+        ortholog_qc_parts,
+    output:
+        f"{RESULTS}/{{tissue}}/orthologs/qc.tsv",
+    log:
+        f"logs/{{tissue}}/orthologs/qc.log",
     conda:
         "../../envs/orthologs.yaml"
     script:

@@ -6,29 +6,36 @@ rule score_orthologs:
         model=model_of,
         fasta=rules.ortholog_sequences.output.fasta,
     output:
-        f"{RESULTS}/{{tissue}}/scores/{{species}}.tsv",
+        f"{RESULTS}/{{tissue}}/scores/{{species}}.part{{part}}.tsv",
+    params:
+        parts=SCORING_PARTS,
     log:
-        f"logs/{{tissue}}/scores/{{species}}.log",
-    threads: 1
+        f"logs/{{tissue}}/scores/{{species}}.part{{part}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{tissue}}/scores/{{species}}.tsv"
+        f"{RESULTS}/benchmarks/{{tissue}}/scores/{{species}}.part{{part}}.tsv"
+    threads: 1
     resources:
         # TensorFlow and the model: ~0.8 GB resident (benchmarks/); streaming keeps it flat in the FASTA size.
         mem_mb=1500,
         # TACIT's architecture scores ~45 windows/s per CPU core (benchmarks/scoring.py): 500 bp = ~0.5 kB each.
-        runtime=lambda wc, input: 10 + int(input.size_mb * 1000 / 0.5 / 45 / 60),
+        runtime=lambda wc, input: 10 + int(input.size_mb * 1000 / 0.5 / 45 / 60 / SCORING_PARTS),
+        **SCORING_GPU,
     conda:
         "../../envs/model.yaml"
     shell:
-        "tacit score --model {input.model} --fasta {input.fasta} --out {output} --threads {threads} 2> {log}"
+        "tacit score --model {input.model} --fasta {input.fasta} --out {output} --threads {threads}"
+        " --part {wildcards.part} --parts {params.parts} 2> {log}"
 
 
 rule prediction_matrix:
     input:
         peaks=tissue_option("peaks"),
-        scores=expand(f"{RESULTS}/{{{{tissue}}}}/scores/{{species}}.tsv", species=SPECIES),
+        scores=expand(
+            f"{RESULTS}/{{{{tissue}}}}/scores/{{species}}.part{{part}}.tsv", species=SPECIES, part=range(SCORING_PARTS)
+        ),
     output:
-        f"{RESULTS}/{{tissue}}/predictions.tsv.gz",
+        tsv=f"{RESULTS}/{{tissue}}/predictions.tsv.gz",
+        parquet=f"{RESULTS}/{{tissue}}/predictions.parquet",
     log:
         f"logs/{{tissue}}/prediction_matrix.log",
     threads: 1
@@ -38,4 +45,4 @@ rule prediction_matrix:
     conda:
         "../../envs/associate.yaml"
     shell:
-        "tacit matrix --peaks {input.peaks} --scores {input.scores} --out {output} 2> {log}"
+        "tacit matrix --peaks {input.peaks} --scores {input.scores} --out {output.tsv} --parquet {output.parquet} 2> {log}"

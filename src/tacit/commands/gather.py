@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "permulations ran). The result equals an unchunked run's table byte for byte.")
     p.add_argument("--parts", nargs="+", required=True, help="chunk tables, in chunk order")
     p.add_argument("--out", required=True, help="the association table")
+    p.add_argument("--parquet", help="also write the table as Parquet")
     p.set_defaults(func=run)
 
 
@@ -25,5 +26,9 @@ def run(args: argparse.Namespace) -> int:
     permulations = any(part["perm_trials"].notna().any() for part in parts)
     table = gather(parts, permulations)
     write_associations(table, args.out)
+    if args.parquet:
+        from ..io import write_parquet
+
+        write_parquet(table, args.parquet)
     log.info("gathered %d chunks: %d OCRs, %d tested", len(parts), len(table), int(table["fdr"].notna().sum()))
     return 0

@@ -20,6 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", required=True, help="reference species, as before the first dot of MAF source names")
     p.add_argument("--out-dir", required=True, help="writes SPECIES.narrowPeak for every species, and qc.tsv")
     p.add_argument("--species-list", help="species to report besides those of the MAF, one per line")
+    p.add_argument("--only", action="store_true",
+                   help="map and write only the species of --species-list (one of several jobs splitting the "
+                   "species; files and QC rows are those of a single run)")
+    p.add_argument("--qc-name", default="qc.tsv", help="file name of the QC table in --out-dir (default: qc.tsv)")
     p.add_argument("--min-len", type=int, default=50, help="shortest ortholog kept, bp (default: 50)")
     p.add_argument("--max-len", type=int, default=1000, help="longest ortholog kept, bp (default: 1000)")
     p.add_argument("--protect-dist", type=int, default=5,
@@ -28,14 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
     from ..orthologs import OrthologSettings, map_orthologs, read_species_list
     from ..peaks import read_narrowpeak
 
     settings = OrthologSettings(min_len=args.min_len, max_len=args.max_len, protect_dist=args.protect_dist)
     peaks = read_narrowpeak(args.peaks)
     species = read_species_list(args.species_list) if args.species_list else []
-    result = map_orthologs(args.maf, peaks, args.reference, args.out_dir, species, settings)
+    if args.only and not args.species_list:
+        raise InputError("--only needs --species-list")
+    result = map_orthologs(args.maf, peaks, args.reference, args.out_dir, species, settings,
+                           only=species if args.only else None, qc_name=args.qc_name)
     for row in result.qc_rows():
         log.info("%s: %d of %d peaks mapped", row["species"], row["mapped"], row["n_peaks"])
-    log.info("wrote %d species files and qc.tsv to %s", len(result.species), args.out_dir)
+    log.info("wrote %d species files and %s to %s", len(result.species), args.qc_name, args.out_dir)
     return 0

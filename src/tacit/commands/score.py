@@ -17,11 +17,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output TSV with header 'id<TAB>score' (.gz for gzip)")
     p.add_argument("--threads", type=int, help="TensorFlow intra-op threads (default: TensorFlow's choice)")
     p.add_argument("--batch-size", type=int, default=256, help="sequences per model call (default: 256)")
+    p.add_argument("--part", type=int, default=0,
+                   help="with --parts: score batches PART, PART+PARTS, ... of --batch-size records (0-based)")
+    p.add_argument("--parts", type=int, default=1, help="split the batches into this many interleaved parts")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..scoring import score_fasta
 
-    score_fasta(args.model, args.fasta, args.out, batch_size=args.batch_size, threads=args.threads)
+    score_fasta(args.model, args.fasta, args.out, batch_size=args.batch_size, threads=args.threads,
+                part=(args.part, args.parts))
     return 0
