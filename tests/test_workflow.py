@@ -62,13 +62,21 @@ def make_work(work: Path, demo: Path, chunks: int = 1, parts: int = 1, groups: i
     return work
 
 
-def make_demo(work: Path, **popen) -> subprocess.Popen:
-    """``make demo`` on ``work`` (the Makefile's resume-safe wrapper), in its own process group."""
+def make_demo(work: Path, log: str = "make.log") -> subprocess.Popen:
+    """``make demo`` on ``work`` (the Makefile's resume-safe wrapper), in its own process group.
+
+    Output goes to ``work/log`` (a pipe nobody reads while polling would fill and block the run).
+    """
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     cmd = ["make", "--no-print-directory", "-C", str(ROOT), "demo", f"CONFIG={work / 'config.yaml'}",
            f"SNAKEFLAGS=--directory {work}"]
-    return subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, **popen)
+    with open(work / log, "w") as out:
+        return subprocess.Popen(cmd, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
+
+
+def finish(run: subprocess.Popen, work: Path, log: str = "make.log") -> None:
+    run.wait(timeout=1800)
+    assert run.returncode == 0, (work / log).read_text()[-5000:]
 
 
 def snakemake(work: Path, *args: str) -> subprocess.CompletedProcess:
@@ -96,9 +104,7 @@ def finished(tmp_path_factory, demo) -> Path:
     assert dry.returncode == 0, dry.stderr
     for rule in ("map_orthologs", "train_model", "score_orthologs", "prediction_matrix", "associate"):
         assert rule in dry.stdout + dry.stderr
-    run = make_demo(work)
-    output, _ = run.communicate(timeout=1800)
-    assert run.returncode == 0, output[-5000:]
+    finish(make_demo(work), work)
     return work
 
 
@@ -181,9 +187,7 @@ def test_killed_run_resumes_to_identical_tables(tmp_path, demo, finished):
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
     assert (work / ".snakemake" / "locks").exists() and any((work / ".snakemake" / "locks").iterdir())
-    resumed = make_demo(work)
-    output, _ = resumed.communicate(timeout=1800)
-    assert resumed.returncode == 0, output[-5000:]
+    finish(make_demo(work, "resumed.log"), work, "resumed.log")
     for table in TABLES:
         a = (finished / "results" / "small_tissue" / table).read_bytes()
         b = (work / "results" / "small_tissue" / table).read_bytes()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 GAP = ord("-")
 REASONS = ("no_alignment", "summit_unaligned", "too_short", "too_long", "summit_near_edge")
+PROGRESS_BLOCKS = 200_000  # a progress line every this many alignment blocks
 QC_COLUMNS = ("species", "n_peaks", "mapped", *REASONS, "other_chrom", "median_length")
 _UNSAFE_NAME = re.compile(r"[\s/\\]")
 
@@ -444,8 +446,12 @@ def lift_peaks(blocks: Iterable[list[MafRow]], peaks: Sequence[Peak], reference:
         position on that sequence).
     """
     mapper = _Mapper(peaks, reference, settings, source)
-    for block in blocks:
+    started = time.monotonic()
+    for n, block in enumerate(blocks, start=1):
         mapper.add_block(block)
+        if n % PROGRESS_BLOCKS == 0:  # periodic counts, so `tail -f` of a job log tells where it is
+            log.info("%d alignment blocks read, %d of %d peaks done (%.0f s)", n, int(mapper.closed.sum()),
+                     len(peaks), time.monotonic() - started)
     return mapper.finish(species)
 
 

@@ -43,6 +43,11 @@ _n_groups = min(config["orthologs"].get("species_groups", 1), len(SPECIES))
 SPECIES_GROUPS = [SPECIES[g::_n_groups] for g in range(_n_groups)]  # interleaved, in tree order
 
 
+def region_files_mb(input):
+    """Size of a training job's region files (peaks and negatives, not the genome), in MB."""
+    return sum(Path(p).stat().st_size for p in [input.peaks, *input.negatives]) / 1e6
+
+
 def ortholog_qc_parts(wildcards):
     """Per-group (MAF) or per-species (chain, HAL) QC tables gathered into orthologs/qc.tsv."""
     if ALIGNMENT == "maf":

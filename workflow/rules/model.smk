@@ -27,9 +27,11 @@ rule train_model:
         f"{RESULTS}/benchmarks/{{tissue}}/train_model.tsv"
     threads: 2
     resources:
-        # Measured 744 MB on the demo; one-hot windows in memory (width x 4 x 4 bytes x 2 strands each).
-        mem_mb=4000,
-        runtime=240,
+        # Measured 744 MB on the demo (1,415 windows): TensorFlow ~0.6 GB plus the one-hot windows in memory
+        # (width x 4 x 4 bytes x 2 strands each, ~16 kB at 500 bp): ~2.5 GB per 100,000 regions, i.e. per
+        # ~5 MB of peak and negative BED text.
+        mem_mb=lambda wc, input: 2000 + int(region_files_mb(input) * 500),
+        runtime=lambda wc, input: 60 + int(region_files_mb(input) * 60),
     conda:
         "../../envs/model.yaml"
     shell:

@@ -11,8 +11,9 @@ rule prepare_genome:
         f"logs/genomes/{{species}}.log",
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=30,
+        # Decompression and .fai indexing stream the genome: small memory; time ~ genome size (~1 GB/min).
+        mem_mb=500,
+        runtime=lambda wc, input: 10 + int(input.size_mb * 4 / 1000),
     conda:
         "../../envs/orthologs.yaml"
     script:
