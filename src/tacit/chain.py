@@ -30,8 +30,9 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 import numpy as np
 
 from .errors import InputError
-from .io import atomic_writer, open_text
-from .orthologs import REASONS, Fragments, Locus, OrthologSettings, SpeciesOrthologs, qc_row, stitch
+from .io import open_text
+from .orthologs import (REASONS, Fragments, Locus, OrthologSettings, SpeciesOrthologs, qc_row, stitch,
+                        write_ortholog_peaks)
 from .peaks import Peak
 
 log = logging.getLogger(__name__)
@@ -316,19 +317,6 @@ def stitch_lifted(lifted: LiftedPeaks, peaks: Sequence[Peak], settings: Ortholog
     return ChainOrthologs(list(peaks), table, counts)
 
 
-def write_narrowpeak(result: ChainOrthologs, path: str | os.PathLike[str]) -> None:
-    """Write the orthologs as :func:`tacit.orthologs.write_orthologs` does for one species (atomically).
-
-    Columns: chrom, start, end, name (reference OCR), 0, strand, -1, -1, -1, summit offset from start;
-    rows sorted by chrom, start, name.
-    """
-    names = [peak.name for peak in result.peaks]
-    with atomic_writer(path) as handle:
-        for peak in result.orthologs.to_peaks(names):
-            handle.write(f"{peak.chrom}\t{peak.start}\t{peak.end}\t{peak.name}\t0\t{peak.strand}\t-1\t-1\t-1\t"
-                         f"{peak.summit_offset}\n")
-
-
 def chain_orthologs(chain_path: str | os.PathLike[str], peaks: Sequence[Peak], out: str | os.PathLike[str],
                     settings: OrthologSettings = OrthologSettings()) -> ChainOrthologs:
     """Map ``peaks`` (on the chain's target genome) through the chain file and write the orthologs to ``out``.
@@ -350,5 +338,5 @@ def chain_orthologs(chain_path: str | os.PathLike[str], peaks: Sequence[Peak], o
     if missing:
         log.warning("%d sequence(s) with peaks are the target of no chain in %s, e.g. %s: their peaks have "
                     "no orthologs", len(missing), chain_path, min(missing))
-    write_narrowpeak(result, out)
+    write_ortholog_peaks(result.orthologs.to_peaks([peak.name for peak in result.peaks]), out)
     return result

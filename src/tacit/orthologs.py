@@ -23,7 +23,7 @@ import re
 import time
 from array import array
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
@@ -483,13 +483,20 @@ def write_orthologs(result: OrthologMap, out_dir: str | os.PathLike[str], qc_nam
     out = Path(out_dir)
     names = [peak.name for peak in result.peaks]
     for species in result.species:
-        table = result.orthologs[species]
-        with atomic_writer(out / f"{_check_species_name(species)}.narrowPeak") as handle:
-            for i in table.order(names):
-                chrom, start = table.chroms[table.chrom[i]], table.start[i]
-                handle.write(f"{chrom}\t{start}\t{table.end[i]}\t{names[table.peak[i]]}\t0\t"
-                             f"{'-' if table.minus[i] else '+'}\t-1\t-1\t-1\t{table.summit[i] - start}\n")
+        path = out / f"{_check_species_name(species)}.narrowPeak"
+        write_ortholog_peaks(result.orthologs[species].to_peaks(names), path)
     write_qc(result.qc_rows(), out / qc_name)
+
+
+def write_ortholog_peaks(peaks: Iterable[Peak], path: str | os.PathLike[str]) -> None:
+    """The ortholog file format every alignment path ends in (atomically), in the order given.
+
+    narrowPeak columns: chrom, start, end, name (reference OCR), score 0, strand, signal -1, p -1, q -1,
+    summit offset from start.
+    """
+    with atomic_writer(path) as handle:
+        handle.writelines(f"{p.chrom}\t{p.start}\t{p.end}\t{p.name}\t0\t{p.strand}\t-1\t-1\t-1\t{p.summit_offset}\n"
+                          for p in peaks)
 
 
 def map_orthologs(maf: str | os.PathLike[str], peaks: Sequence[Peak], reference: str, out_dir: str | os.PathLike[str],
@@ -534,11 +541,8 @@ def write_self_orthologs(peaks: Sequence[Peak], species: str, out: str | os.Path
 
     Used with chain and HAL alignments, which map from the reference to the other species only.
     """
-    order = sorted(range(len(peaks)), key=lambda i: (peaks[i].chrom, peaks[i].start, peaks[i].name))
-    with atomic_writer(out) as handle:
-        for i in order:
-            p = peaks[i]
-            handle.write(f"{p.chrom}\t{p.start}\t{p.end}\t{p.name}\t0\t+\t-1\t-1\t-1\t{p.summit_offset}\n")
+    ordered = sorted(peaks, key=lambda p: (p.chrom, p.start, p.name))
+    write_ortholog_peaks((replace(p, strand="+") for p in ordered), out)
     lengths = np.array([p.end - p.start for p in peaks])
     write_qc([qc_row(_check_species_name(species), len(peaks), {"mapped": len(peaks)}, lengths)], qc)
 
