@@ -41,7 +41,7 @@ import numpy as np
 
 from .errors import InputError
 from .io import atomic_writer, open_text
-from .orthologs import _check_species_name, qc_row, write_qc
+from .orthologs import check_species_name, qc_row, write_qc
 
 log = logging.getLogger(__name__)
 
@@ -612,6 +612,6 @@ def run_halper(query: str | os.PathLike[str], fragments: str | os.PathLike[str],
         handle.writelines(line for line, ok in zip(lines, passed) if not ok)
     if qc is not None:
         lengths = (result.end - result.start)[result.passed]
-        write_qc([qc_row(_check_species_name(species), int(data.query.name.size),
+        write_qc([qc_row(check_species_name(species), int(data.query.name.size),
                          count_outcomes(data, result, settings), lengths)], qc)
     return result

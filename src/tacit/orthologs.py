@@ -455,7 +455,7 @@ def lift_peaks(blocks: Iterable[list[MafRow]], peaks: Sequence[Peak], reference:
     return mapper.finish(species)
 
 
-def _check_species_name(name: str, path: object = None, line: int | None = None) -> str:
+def check_species_name(name: str, path: object = None, line: int | None = None) -> str:
     """Species names become file names: no whitespace, slashes, or bare dots."""
     if not name or name in (".", "..") or _UNSAFE_NAME.search(name):
         raise InputError(f"species name {name!r} cannot be used as a file name", path, line)
@@ -469,7 +469,7 @@ def read_species_list(path: str | os.PathLike[str]) -> list[str]:
         for number, line in enumerate(handle, start=1):
             name = line.strip()
             if name and not name.startswith("#"):
-                names.append(_check_species_name(name, path, number))
+                names.append(check_species_name(name, path, number))
     return names
 
 
@@ -483,7 +483,7 @@ def write_orthologs(result: OrthologMap, out_dir: str | os.PathLike[str], qc_nam
     out = Path(out_dir)
     names = [peak.name for peak in result.peaks]
     for species in result.species:
-        path = out / f"{_check_species_name(species)}.narrowPeak"
+        path = out / f"{check_species_name(species)}.narrowPeak"
         write_ortholog_peaks(result.orthologs[species].to_peaks(names), path)
     write_qc(result.qc_rows(), out / qc_name)
 
@@ -544,7 +544,7 @@ def write_self_orthologs(peaks: Sequence[Peak], species: str, out: str | os.Path
     ordered = sorted(peaks, key=lambda p: (p.chrom, p.start, p.name))
     write_ortholog_peaks((replace(p, strand="+") for p in ordered), out)
     lengths = np.array([p.end - p.start for p in peaks])
-    write_qc([qc_row(_check_species_name(species), len(peaks), {"mapped": len(peaks)}, lengths)], qc)
+    write_qc([qc_row(check_species_name(species), len(peaks), {"mapped": len(peaks)}, lengths)], qc)
 
 
 def write_liftover_inputs(peaks: Sequence[Peak], peaks_bed: str | os.PathLike[str],

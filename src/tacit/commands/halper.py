@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from . import add_qc_options, check_qc_options
+
 log = logging.getLogger(__name__)
 
 
@@ -38,23 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="[-preserve] with --narrowpeak, copy these query columns (score signal pvalue qvalue)")
     p.add_argument("--keep-chr-prefix", metavar="PREFIX",
                    help="[-keepChrPrefix] fail orthologs on sequences whose name does not start with PREFIX")
-    p.add_argument("--qc", help="also write a one-row TSV of outcome counts per query line, with the columns of "
-                   "maf-orthologs' qc.tsv (species, n_peaks, mapped, no_alignment, summit_unaligned, too_short, "
-                   "too_long, summit_near_edge, other_chrom, median_length; needs --species). Not in HALPER")
-    p.add_argument("--species", help="the lifted-to species: the species column of --qc")
+    add_qc_options(p, " per query line (not in HALPER)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import InputError
     from ..halper import HalperSettings, run_halper
-    from ..orthologs import _check_species_name
 
-    if args.qc and not args.species:
-        raise InputError("--qc needs --species (the species column of the QC table)")
-    if args.species:
-        _check_species_name(args.species)
-
+    check_qc_options(args)
     if args.preserve and not args.narrowpeak:
         log.warning("--preserve has no effect without --narrowpeak (as in HALPER)")
     settings = HalperSettings(min_len=args.min_len, min_frac=args.min_frac, max_len=args.max_len,

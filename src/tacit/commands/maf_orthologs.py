@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from . import add_stitch_options, stitch_settings
+
 log = logging.getLogger(__name__)
 
 
@@ -24,19 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="map and write only the species of --species-list (one of several jobs splitting the "
                    "species; files and QC rows are those of a single run)")
     p.add_argument("--qc-name", default="qc.tsv", help="file name of the QC table in --out-dir (default: qc.tsv)")
-    p.add_argument("--min-len", type=int, default=50, help="shortest ortholog kept, bp (default: 50)")
-    p.add_argument("--max-len", type=int, default=1000, help="longest ortholog kept, bp (default: 1000)")
-    p.add_argument("--protect-dist", type=int, default=5,
-                   help="bases required on each side of the lifted summit, bp (default: 5)")
+    add_stitch_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from ..orthologs import OrthologSettings, map_orthologs, read_species_list
+    from ..orthologs import map_orthologs, read_species_list
     from ..peaks import read_narrowpeak
 
-    settings = OrthologSettings(min_len=args.min_len, max_len=args.max_len, protect_dist=args.protect_dist)
+    settings = stitch_settings(args)
     peaks = read_narrowpeak(args.peaks)
     species = read_species_list(args.species_list) if args.species_list else []
     if args.only and not args.species_list:
