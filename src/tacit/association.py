@@ -213,8 +213,7 @@ def _observed_fits(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshold:
         if plan.singular:
             status[i] = "singular_tree"
             continue
-        ux = plan.apply(x[:, None])[0][:, 0]
-        uy = plan.apply(y[:, None])[0][:, 0]
+        ux, uy = plan.apply(np.column_stack([x, y]))[0].T  # one contrast pass for both
         if basis is not None:
             # Frisch-Waugh-Lovell: the slope of y on x given covariates is that of the residuals of both.
             ux = ux - basis @ (basis.T @ ux)

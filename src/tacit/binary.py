@@ -25,7 +25,7 @@ from .tree import Tree
 
 log = logging.getLogger(__name__)
 
-from .association import TESTED as VALID_FIT  # statuses of a valid fit (phyloglm warns on alpha at bound)
+from .association import TESTED  # statuses of a valid fit (phyloglm warns on alpha at bound)
 
 
 def foreground_clades(tree: Tree, foreground: np.ndarray) -> np.ndarray:
@@ -158,7 +158,7 @@ def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshol
             log.info("phyloglm: %d OCRs fitted (%.1f s)", fitted, time.monotonic() - started)
         status[i] = fit.status
         table.loc[i, ["coef", "se", "statistic", "pvalue"]] = [fit.coef, fit.se, fit.z, fit.pvalue]
-        if fit.status in VALID_FIT:
+        if fit.status in TESTED:
             group.members.append(i)
             ocrs.setdefault(key, []).append(_Ocr(i, row[present], fit.coef, fit.z, cov))
     table["status"] = status
@@ -186,7 +186,7 @@ def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], tree:
                     if fits % 5000 == 0:
                         log.info("binary permulations: %d fits (%.0f/s)", fits, fits / (time.monotonic() - started))
                     ocr.trials += 1
-                    if fit.status not in VALID_FIT:
+                    if fit.status not in TESTED:
                         ocr.failed += 1
                         continue
                     extreme = abs(fit.z) >= abs(ocr.z) * (1 - 1e-9)

@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .association import TESTED
 from .io import atomic_path
 from .tree import Tree
 
@@ -73,7 +74,7 @@ def qq_plot(table: pd.DataFrame, path: str | Path, title: str) -> None:
 def volcano_plot(table: pd.DataFrame, path: str | Path, title: str, fdr: float = 0.1) -> None:
     """Slope of phenotype on activity against −log10 of the p-value used for FDR; discoveries in red."""
     fig, ax = _figure()
-    ok = table[table["status"].isin(("ok", "alpha_at_bound"))]
+    ok = table[table["status"].isin(TESTED)]
     p = ok["perm_pvalue"].where(ok["perm_pvalue"].notna(), ok["pvalue"]).to_numpy(dtype=float)
     hit = (ok["fdr"] <= fdr).to_numpy()
     ax.scatter(ok["coef"][~hit], -np.log10(p[~hit]), s=8, color="grey", alpha=0.6, label="not significant")

@@ -4,13 +4,14 @@ import logging
 
 import pandas as pd
 
+from tacit.association import TESTED
 from tacit.plots import tree_heatmap
 from tacit.tables import read_matrix, read_phenotypes
 from tacit.tree import read_tree
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO)
 assoc = pd.read_csv(snakemake.input.associations, sep="\t")
-ranked = assoc[assoc["status"] == "ok"].sort_values(["fdr", "perm_pvalue", "pvalue"])
+ranked = assoc[assoc["status"].isin(TESTED)].sort_values(["fdr", "perm_pvalue", "pvalue"])
 top = ranked["ocr"].head(snakemake.params.n_top).tolist()
 matrix = read_matrix(snakemake.input.predictions, snakemake.params.species or None)
 activity = pd.DataFrame(matrix.values, index=matrix.ocrs, columns=matrix.species).loc[top].T
