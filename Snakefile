@@ -1,7 +1,8 @@
 # TACIT as a Snakemake workflow: OCR orthologs -> tissue CNN -> predicted activity -> phylogenetic association.
 #
 # Results path convention (under config["results"], default "results/"):
-#   genomes/{species}.fa(.fai)                 indexed genomes (built once, shared by tissues)
+#   genomes/{species}.fa(.fai, .gzi)           indexed genomes, links to plain/bgzip sources (built once)
+#   {tissue}/ocrs/selected.narrowPeak          the OCRs that pass config ocr_selection (+ selection.tsv)
 #   {tissue}/orthologs/{species}.narrowPeak    ortholog of every OCR in every species (+ qc.tsv)
 #   {tissue}/sequences/{species}.fa            summit-centred windows (+ sequences_qc.tsv)
 #   {tissue}/model/                            model.keras, metrics.tsv, history.tsv, card.md

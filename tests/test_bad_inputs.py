@@ -10,10 +10,12 @@ import gzip
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from Bio import bgzf
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "errors.md"
@@ -59,14 +61,42 @@ def maf_orthologs(maf: str | bytes = MAF, peaks: str = PEAKS) -> tuple[dict[str,
                                                       "--reference", "A_a", "--out-dir", "out"]
 
 
-def sequences(orthologs: str = ORTHOLOGS, genome: str = GENOME) -> tuple[dict[str, str | bytes], list[str]]:
-    return ({"orth.narrowPeak": orthologs, "genome.fa": genome},
-            ["sequences", "--orthologs", "orth.narrowPeak", "--genome", "genome.fa", "--species", "A_a", "--width",
+def sequences(orthologs: str = ORTHOLOGS, genome: str | bytes = GENOME) -> tuple[dict[str, str | bytes], list[str]]:
+    name = "genome.fa.gz" if isinstance(genome, bytes) else "genome.fa"
+    return ({"orth.narrowPeak": orthologs, name: genome},
+            ["sequences", "--orthologs", "orth.narrowPeak", "--genome", name, "--species", "A_a", "--width",
              "100", "--out", "out.fa", "--qc", "out.qc.tsv"])
+
+
+GTF = ('chr1\ttoy\ttranscript\t51\t900\t.\t-\t.\tgene_id "g"; transcript_id "t";\n'
+       'chr1\ttoy\texon\t51\t200\t.\t-\t.\tgene_id "g"; transcript_id "t";\n')
+
+
+def select_ocrs(gtf: str = GTF, peaks: str = PEAKS) -> tuple[dict[str, str | bytes], list[str]]:
+    return ({"genes.gtf": gtf, "peaks.narrowPeak": peaks},
+            ["select-ocrs", "--peaks", "peaks.narrowPeak", "--annotation", "genes.gtf", "--min-tss-distance", "100",
+             "--no-exon-overlap", "--out", "out.np", "--report", "out.tsv"])
+
+
+TINY_SPEC = ('{"name": "t", "input_length": 100, "layers": [{"kind": "conv1d", "filters": 2, "width": 3}, '
+             '{"kind": "global_max_pool"}]}')
+
+
+def train(*extra: str, files: dict[str, str] | None = None) -> tuple[dict[str, str | bytes], list[str]]:
+    return ({"spec.json": TINY_SPEC, "genome.fa": GENOME, "peaks.narrowPeak": PEAKS, **(files or {})},
+            ["train", "--spec", "spec.json", "--genome", "genome.fa", "--positives", "peaks.narrowPeak",
+             "--width", "100", "--out-dir", "out", *extra])
 
 
 def _gz(text: str) -> bytes:
     return gzip.compress(text.encode(), mtime=0)
+
+
+def _bgzf(text: str) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        with bgzf.BgzfWriter(Path(tmp) / "x.gz", "wb") as handle:
+            handle.write(text.encode())
+        return (Path(tmp) / "x.gz").read_bytes()
 
 
 CASES = [
@@ -107,6 +137,10 @@ CASES = [
          "genome.fa", "chr9", output="out.fa"),
     Case("FASTA with lowercase and IUPAC codes (accepted)",
          *sequences(genome=">chr1\n" + "acgtRYKMacgt" * 80 + "\n"), "", "", code=0, output="out.fa"),
+    Case("plain gzip genome FASTA (pyfaidx needs bgzip)", *sequences(genome=_gz(GENOME)), "genome.fa.gz", "bgzip",
+         output="out.fa"),
+    Case("truncated bgzip genome FASTA", *sequences(genome=_bgzf(GENOME * 50)[:-40]), "genome.fa.gz", "truncated",
+         output="out.fa"),
     Case("chain with a bad header", {"x.chain": "chain 100 chr1 1000 +\n500\n\n", "peaks.narrowPeak": PEAKS},
          ["chain-orthologs", "--chain", "x.chain", "--peaks", "peaks.narrowPeak", "--out", "out.np"], "x.chain",
          "header", output="out.np"),
@@ -121,6 +155,17 @@ CASES = [
     Case("model spec with an unknown layer", {"spec.json": '{"name": "x", "input_length": 100, "layers": '
                                               '[{"type": "conv9d"}]}'},
          ["model", "build", "spec.json", "out.keras"], "spec.json", "conv9d", output="out.keras"),
+    Case("GTF with a non-integer start", *select_ocrs(gtf=GTF.replace("\t51\t200\t", "\t5l\t200\t")), "genes.gtf",
+         "integers", output="out.np"),
+    Case("GTF and peaks naming chromosomes differently", *select_ocrs(gtf=GTF.replace("chr1\t", "1\t")),
+         "genes.gtf", "names must match", output="out.np"),
+    Case("negative number of GC-matched negatives", *train("--gc-matched", "-1"), "", ">= 0", output="out"),
+    Case("closed-ortholog BED with a non-integer start",
+         *train("--closed-orthologs", "closed.bed", files={"closed.bed": "chr1\t10\t60\nchr1\tten\t60\n"}),
+         "closed.bed", "integers", output="out"),
+    Case("BED negatives named with a reserved kind", *train("--negatives", "shuffled=neg.bed",
+                                                            files={"neg.bed": "chr1\t10\t60\n"}),
+         "neg.bed", "reserved", output="out"),
     Case("species twice in the tree", *associate(tree="((A_a:1,B_b:1):1,(A_a:1,D_d:2):0.5);"), "tree.nwk",
          "A_a"),
 ]
@@ -181,8 +226,6 @@ def test_errors_doc_is_current(tmp_path: Path):
 
 
 if __name__ == "__main__":
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         DOC.write_text(render_doc(Path(tmp)))
     print(f"wrote {DOC}")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tacit.errors import InputError
-from tacit.workflow_config import check_config
+from tacit.workflow_config import check_config, other_tissue_peaks
 
 from conftest import ROOT
 
@@ -41,6 +41,9 @@ def test_default_config_is_valid_and_its_files_exist():
     (lambda c: c.update(genomes="resources/demo/genomes/all.fa"), "species"),
     (lambda c: c["alignment"].update(format="chain"), "chains"),
     (lambda c: c["tissues"]["demo_tissue"].pop("model_spec"), "demo_tissue"),
+    (lambda c: c["tissues"]["demo_tissue"].update(gc_matched_negatives=-1), "-1"),
+    (lambda c: c["tissues"]["demo_tissue"].update(shuffled_negatives=0.5), "0.5"),
+    (lambda c: c["tissues"]["demo_tissue"].update(other_tissue_negatives="yes"), "yes"),
 ])
 def test_schema_rejects(edit, phrase):
     config = copy.deepcopy(DEFAULT)
@@ -55,6 +58,10 @@ def test_schema_rejects(edit, phrase):
     (lambda c: c["traits"].append({"name": "wingspan", "type": "continuous"}), "wingspan"),
     (lambda c: c["traits"].append({"name": "brain_size", "type": "binary"}), "0 or 1"),
     (lambda c: c["tissues"]["demo_tissue"].update(peaks="nowhere.narrowPeak"), "nowhere.narrowPeak"),
+    (lambda c: c["tissues"]["demo_tissue"].update(closed_orthologs=["closed.bed"]), "closed.bed"),
+    (lambda c: c["tissues"]["demo_tissue"].update(other_tissue_negatives=["liver"]), "'liver'"),
+    (lambda c: c["tissues"]["demo_tissue"].update(other_tissue_negatives=["demo_tissue"]), "'demo_tissue'"),
+    (lambda c: c["tissues"]["demo_tissue"].update(negatives=[]), "no negatives"),
     (lambda c: c.update(reference="Homo_sapiens"), "Homo_sapiens"),
     (lambda c: c.update(genomes="resources/demo/genomes/{species}.fasta"), "species"),
 ])
@@ -79,3 +86,21 @@ def test_snakemake_stops_with_one_message_and_no_job(tmp_path):
     assert run.returncode != 0
     assert "missing.nwk: tree not found" in run.stdout + run.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_negative_kinds_in_config():
+    """The default trains on BED negatives only; the add-tissue entry turns the generated kinds on, and its
+    other-tissue negatives are the default tissue's peaks."""
+    added = yaml.safe_load((ROOT / "config" / "demo-add-tissue.yaml").read_text())
+    config = copy.deepcopy(DEFAULT)
+    config["tissues"].update(added["tissues"])
+    jsonschema.validate(config, SCHEMA)
+    check_config(config)
+    assert not {"gc_matched_negatives", "shuffled_negatives", "other_tissue_negatives"} & set(
+        DEFAULT["tissues"]["demo_tissue"])
+    assert other_tissue_peaks(config, "demo_tissue") == []
+    assert other_tissue_peaks(config, "demo_tissue2") == [DEFAULT["tissues"]["demo_tissue"]["peaks"]]
+    config["tissues"]["demo_tissue"]["other_tissue_negatives"] = ["demo_tissue2"]
+    config["tissues"]["published"] = {"predictions": "resources/demo/phenotypes.csv"}  # no peaks: never used
+    assert other_tissue_peaks(config, "demo_tissue") == [added["tissues"]["demo_tissue2"]["peaks"]]
+    assert other_tissue_peaks(config, "demo_tissue2") == [DEFAULT["tissues"]["demo_tissue"]["peaks"]]

@@ -24,7 +24,7 @@ def test_assign_by_rank_gives_real_values_by_simulated_rank():
 
 def test_permulations_differ_from_each_other():
     tree = Tree.from_newick("((A:1,B:1):1,(C:1,(D:1,E:1):0.5):1);")
-    draws = PermulationSource(tree, seed=3).draws(0, 50)[0][2]
+    draws = next(PermulationSource(tree, seed=3).draws(0, 50))[2]
     out = assign_by_rank(draws, np.arange(5.0))
     assert len({tuple(col) for col in out.T}) > 10
 
@@ -96,7 +96,7 @@ def test_planted_association_is_found():
 def test_assign_by_order_equals_assign_by_rank_on_subsets():
     tree = Tree.from_newick("(((A:1,B:1):1,(C:1,D:2):0.5):1,((E:1,F:1):2,(G:1,H:1):1):1);")
     source = PermulationSource(tree, seed=2)
-    (_, _, draws), (_, _, order) = source.draws(0, 300)[0], source.orders(0, 300)[0]
+    (_, _, draws), (_, _, order) = next(source.draws(0, 300)), next(source.orders(0, 300))
     present = np.array([True, False, True, True, False, True, True, True])
     real = np.array([3.0, 1.0, 4.0, 1.5, 9.0, 2.6])
     np.testing.assert_array_equal(assign_by_order(order, present, real), assign_by_rank(draws[present], real))

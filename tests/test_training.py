@@ -98,8 +98,12 @@ def test_auprc_equals_mean_precision_at_positives_without_ties():
 def test_windows_and_splits(dataset):
     windows, report = load_windows(dataset / "genome.fa", [dataset / "peaks.narrowPeak"],
                                    [dataset / "negatives.bed"], WIDTH)
-    assert report["positives"] == {"regions": 451, "kept": 450, "off_contig": 1, "missing_chrom": 0, "too_many_n": 0}
-    assert report["negatives"] == {"regions": 451, "kept": 449, "off_contig": 0, "missing_chrom": 1, "too_many_n": 1}
+    none = {"overlaps_positive": 0, "no_gc_match": 0}
+    assert report["positives"] == {"requested": 451, "kept": 450, "off_contig": 1, "missing_chrom": 0,
+                                   "too_many_n": 0, **none}
+    assert report["bed"] == {"requested": 451, "kept": 449, "off_contig": 0, "missing_chrom": 1, "too_many_n": 1,
+                             **none}
+    assert set(windows.kinds) == {"positives", "bed"}
     assert all(MOTIF in s for s, y in zip(windows.seqs, windows.labels) if y == 1)
     splits = assign_splits(windows.chroms, ["chr2"], ["chr3"])
     assert dict(zip(*np.unique(splits, return_counts=True))) == {"train": 299, "validation": 300, "test": 300}
@@ -111,15 +115,17 @@ def test_training_learns_the_motif_and_writes_outputs(trained):
     out, metrics = trained
     assert metrics["test"]["auroc"] > 0.9 and metrics["validation"]["auprc"] > 0.9
     assert {p.name for p in out.iterdir()} == {"model.keras", "metrics.tsv", "history.tsv",
-                                               "heldout_predictions.tsv", "card.md"}
+                                               "heldout_predictions.tsv", "windows.tsv", "card.md"}
     table = (out / "metrics.tsv").read_text().splitlines()
-    assert table[0] == "split\tn_pos\tn_neg\tauroc\tauprc"
+    assert table[0] == "split\tn_pos\tn_neg\tauroc\tauprc\tn_neg_bed\tauroc_bed\tauprc_bed"
     assert [row.split("\t")[:3] for row in table[1:]] == [["train", "150", "149"], ["validation", "150", "150"],
                                                          ["test", "150", "150"]]
     history = (out / "history.tsv").read_text().splitlines()
     assert history[0] == "epoch\tloss\tval_loss\tval_auroc\tval_auprc" and 2 <= len(history) <= 7
     heldout = (out / "heldout_predictions.tsv").read_text().splitlines()
-    assert heldout[0] == "name\tchrom\tlabel\tscore\tsplit" and len(heldout) == 601
+    assert heldout[0] == "name\tchrom\tlabel\tscore\tsplit\tkind" and len(heldout) == 601
+    assert (out / "windows.tsv").read_text().splitlines()[1:] == [
+        "positives\t1\t451\t450\t150\t150\t150\t1\t0\t0\t0\t0", "bed\t0\t451\t449\t149\t150\t150\t0\t1\t1\t0\t0"]
     card = (out / "card.md").read_text()
     assert "liver" in card and "`tiny`" in card and "{" not in card and "| test | 150 | 150 |" in card
 
@@ -127,7 +133,7 @@ def test_training_learns_the_motif_and_writes_outputs(trained):
 def test_same_seed_gives_identical_bytes(dataset, trained, tmp_path):
     first, _ = trained
     run_train(dataset, tmp_path)
-    for name in ("metrics.tsv", "history.tsv", "heldout_predictions.tsv", "card.md", "model.keras"):
+    for name in ("metrics.tsv", "history.tsv", "heldout_predictions.tsv", "windows.tsv", "card.md", "model.keras"):
         assert (tmp_path / name).read_bytes() == (first / name).read_bytes(), name
 
 
@@ -142,6 +148,42 @@ def test_train_command_with_workflow_flags(dataset, tmp_path):
     assert args.negatives == [str(dataset / "negatives.bed")] * 2 and args.test_chroms == []
     with pytest.raises(InputError, match=r"tiny\.json: --width 100 differs from the model's input_length 120"):
         args.func(args)
+
+
+def test_training_with_negatives_of_several_kinds(dataset, tmp_path):
+    """BED negatives named, GC-matched windows, shuffled positives and other-tissue OCRs (half the BED
+    negatives' slots, as peaks, plus every positive again, all of which are dropped as overlapping): metrics per
+    kind in metrics.tsv, windows per kind in windows.tsv, both in the card. Two epochs: only the format is
+    checked here."""
+    import pandas as pd
+
+    spec = tmp_path / "two_epochs.json"
+    spec.write_text(json.dumps({**TINY_SPEC, "training": {**TINY_SPEC["training"], "epochs": 2}}))
+    other = tmp_path / "other.narrowPeak"
+    peaks = (dataset / "peaks.narrowPeak").read_text().splitlines()
+    slots = [line.split("\t") for line in (dataset / "negatives.bed").read_text().splitlines()[:-1:2]]
+    other.write_text("\n".join(peaks + [f"{c}\t{s}\t{e}\to{i}\t0\t.\t1\t1\t1\t50"
+                                        for i, (c, s, e) in enumerate(slots)]) + "\n")
+    metrics = train(spec, dataset / "genome.fa", [dataset / "peaks.narrowPeak"],
+                    [("random_slots", dataset / "negatives.bed")], tmp_path / "model", WIDTH, ["chr2"], ["chr3"],
+                    threads=1, other_tissue_peaks=[other], gc_matched=1, shuffled=1)
+    table = pd.read_csv(tmp_path / "model" / "metrics.tsv", sep="\t").set_index("split")
+    kinds = ("random_slots", "other_tissue", "gc_matched", "shuffled")
+    assert list(table.columns) == ["n_pos", "n_neg", "auroc", "auprc"] + [
+        f"{m}_{k}" for k in kinds for m in ("n_neg", "auroc", "auprc")]
+    assert table.loc["test", "n_pos"] == 150 and table.loc["test", "n_neg_shuffled"] == 150
+    assert table.loc["test", "n_neg"] == sum(table.loc["test", f"n_neg_{k}"] for k in kinds)
+    assert table.loc["test", "auroc_gc_matched"] == pytest.approx(metrics["test"]["auroc_gc_matched"], abs=1e-6)
+    windows = pd.read_csv(tmp_path / "model" / "windows.tsv", sep="\t").set_index("kind")
+    assert windows.loc["other_tissue", "overlaps_positive"] == 451 and windows.loc["other_tissue", "requested"] == 676
+    # Few 120-bp tiles fit between the 200-bp positive slots: some GC bins run short, and say so.
+    gc = windows.loc["gc_matched"]
+    assert gc["requested"] == 450 and gc["kept"] + gc["no_gc_match"] == 450 and gc["no_gc_match"] > 0
+    assert windows.loc["shuffled", "kept"] == 450
+    heldout = pd.read_csv(tmp_path / "model" / "heldout_predictions.tsv", sep="\t")
+    assert set(heldout["kind"]) == {"positives", *kinds}
+    card = (tmp_path / "model" / "card.md").read_text()
+    assert "| test | shuffled | 150 | 150 |" in card and "| other_tissue | 0 | 676 | 225 |" in card
 
 
 def test_training_needs_both_classes_on_training_chromosomes(dataset, tmp_path):

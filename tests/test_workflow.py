@@ -164,7 +164,8 @@ def test_report_and_publish(finished):
     assert check.returncode == 0, check.stdout + check.stderr
     for name in ("small_tissue/predictions.tsv.gz", "small_tissue/tacit/matrix.tsv", "small_tissue/tacit/species.txt",
                  "small_tissue/model/model.keras", "small_tissue/model/card.md",
-                 "small_tissue/brain_size/associations.tsv", "tables.md", "config.yaml"):
+                 "small_tissue/brain_size/associations.tsv", "small_tissue/brain_size/species.tsv",
+                 "small_tissue/model/windows.tsv", "tables.md", "config.yaml"):
         assert (bundle / name).exists(), name
 
 

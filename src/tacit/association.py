@@ -19,7 +19,8 @@ from .errors import InputError
 from .fdr import benjamini_hochberg
 from .permulation import PermulationSource, assign_by_order, conditional_pvalue, round_targets
 from .regression import ContrastPlan, contrast_plan, t_pvalue
-from .tables import PredictionMatrix
+from .checkpoint import Checkpoint
+from .tables import MatrixFile, PredictionMatrix
 from .tree import Tree
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,14 @@ class AssociationSettings:
     resolve_count: int = 10  # an OCR is resolved once this many permulations are as extreme as observed
     trait_type: str = "continuous"
     max_draws_per_permulation: int = 100  # binary permulations: bound on rejection sampling
+    block_rows: int = 20000  # OCRs worked on (and held in memory) at a time
 
 
 @dataclass
 class _Fit:
     index: int
     plan: ContrastPlan
-    present: np.ndarray
-    x: np.ndarray
+    present: np.ndarray  # shared by the OCRs of one species set, like y (the trait of those species)
     y: np.ndarray
     coef: float
     stat: float
@@ -66,10 +67,11 @@ class Reconciliation:
     dropped: dict[str, list[str]] = field(default_factory=dict)
 
 
-def reconcile(matrix: PredictionMatrix, tree: Tree, trait: pd.Series) -> Reconciliation:
-    """Species common to matrix, tree and known phenotype; every dropped species is logged with the reason."""
+def reconcile(species: list[str], tree: Tree, trait: pd.Series) -> Reconciliation:
+    """Species common to the matrix's ``species``, the tree and the known phenotypes; every dropped species
+    is logged with the reason."""
     in_tree = set(tree.tip_names)
-    in_matrix = set(matrix.species)
+    in_matrix = set(species)
     known = set(trait.index)
     dropped = {
         "matrix species not in tree": sorted(in_matrix - in_tree),
@@ -85,9 +87,65 @@ def reconcile(matrix: PredictionMatrix, tree: Tree, trait: pd.Series) -> Reconci
     return Reconciliation(common, dropped)
 
 
-def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: AssociationSettings,
+SPECIES_REPORT_COLUMNS = ["species", "in_matrix", "in_tree", "in_phenotypes", "trait_known", "covariates_known",
+                          "analysed", "reason", "name_in_phenotypes"]
+
+
+def species_report(species: list[str], tree: Tree, listed: dict[str, str], trait: pd.Series,
+                   covariates: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every species seen at any join of the association, whether it was analysed and, if not, why.
+
+    Parameters
+    ----------
+    species
+        The prediction matrix's species (normalised names).
+    tree
+        The tree.
+    listed
+        Every species row of the phenotype table: normalised name -> name as written there.
+    trait
+        Known trait values by species (:func:`tacit.tables.read_phenotypes`).
+    covariates
+        Known covariate values (species x columns), or None.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns :data:`SPECIES_REPORT_COLUMNS`, one row per species in the union of matrix, tree and
+        phenotype table, analysed species first in tree order. ``reason`` names the first join that dropped
+        the species; ``name_in_phenotypes`` is filled when the phenotype table wrote the name differently
+        (e.g. ``Genus species``).
+    """
+    in_matrix, in_tree = set(species), set(tree.tip_names)
+    cov_known = set(trait.index) if covariates is None else set(covariates.index[covariates.notna().all(axis=1)])
+    rows = []
+    for name in list(dict.fromkeys([*tree.tip_names, *species, *listed])):
+        checks = [
+            (name in in_matrix, "no predictions (not a column of the prediction matrix)"),
+            (name in in_tree, "not a tip of the tree"),
+            (name in listed, "not in the phenotype table"),
+            (name in trait.index, "trait value missing (empty or NA)"),
+            (name in cov_known, "a covariate value missing (empty or NA)"),
+        ]
+        reason = next((why for ok, why in checks if not ok), "")
+        raw = listed.get(name, "")
+        rows.append([name, *(ok for ok, _ in checks), not reason, reason, raw if raw != name else ""])
+    table = pd.DataFrame(rows, columns=SPECIES_REPORT_COLUMNS)
+    return table.sort_values("analysed", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def write_species_report(table: pd.DataFrame, path: str) -> None:
+    """Write :func:`species_report` as TSV (``yes``/``no`` for the joins)."""
+    from .io import atomic_writer
+
+    out_table = table.replace({True: "yes", False: "no"})
+    with atomic_writer(path) as out:
+        out_table.to_csv(out, sep="\t", index=False, lineterminator="\n")
+
+
+def associate(matrix: PredictionMatrix | MatrixFile, tree: Tree, trait: pd.Series, settings: AssociationSettings,
               covariates: pd.DataFrame | None = None, chunk: tuple[int, int] = (0, 1),
-              fdr: bool = True) -> pd.DataFrame:
+              fdr: bool = True, checkpoint: Checkpoint | None = None) -> pd.DataFrame:
     """Fit every OCR, run adaptive permulations and add BH FDR.
 
     ``covariates`` (species x columns, optional) enter the model after activity (``trait ~ activity +
@@ -98,6 +156,11 @@ def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: 
     species reconciliation and the coverage threshold still use the whole matrix, and permulation ``j`` is the
     same draw in every chunk, so the slices of a chunked run are the rows of the whole run. With
     ``fdr=False`` the ``fdr`` column is left empty, for :func:`gather` to fill over all chunks.
+
+    The OCRs are worked through in blocks of ``settings.block_rows`` (a :class:`MatrixFile` is read one
+    block at a time, so memory follows the block, not the matrix); each OCR's result depends only on its own
+    row, so the blocking never changes the table. With a ``checkpoint``, finished blocks and the running
+    block's permulation counts are saved, and a rerun continues where the last one stopped.
 
     Returns
     -------
@@ -118,41 +181,82 @@ def associate(matrix: PredictionMatrix, tree: Tree, trait: pd.Series, settings: 
         trait = trait[trait.index.isin(known)]
     else:
         covariates = None
-    rec = reconcile(matrix, tree, trait)
+    rec = reconcile(matrix.species, tree, trait)
     if len(rec.common) < 3:
         raise InputError(f"only {len(rec.common)} species are shared by the matrix, the tree and the phenotypes; need at least 3")
     sub_tree = tree.keep_tips(rec.common)
     col = {s: j for j, s in enumerate(matrix.species)}
-    values = matrix.values[:, [col[s] for s in sub_tree.tip_names]]
+    columns = [col[s] for s in sub_tree.tip_names]
     y_all = trait.loc[sub_tree.tip_names].to_numpy(dtype=float)
     cov_all = None if covariates is None else covariates.loc[sub_tree.tip_names].to_numpy(dtype=float)
     threshold = settings.min_species_fraction * len(rec.common)
-    log.info("%d OCRs, %d common species, an OCR needs >= %.1f species", len(matrix.ocrs), len(rec.common), threshold)
+    log.info("%d OCRs, %d common species, an OCR needs >= %.1f species", matrix.n_rows, len(rec.common), threshold)
     k, n_chunks = chunk
     if not 0 <= k < n_chunks:
         raise ValueError(f"chunk {k} of {n_chunks} does not exist")
-    rows = slice(k * len(matrix.ocrs) // n_chunks, (k + 1) * len(matrix.ocrs) // n_chunks)
-    values = values[rows]
+    rows = range(k * matrix.n_rows // n_chunks, (k + 1) * matrix.n_rows // n_chunks)
     if n_chunks > 1:
         log.info("chunk %d of %d: OCRs %d-%d", k + 1, n_chunks, rows.start + 1, rows.stop)
 
-    table = pd.DataFrame({"ocr": matrix.ocrs[rows]})
-    for name in COLUMNS[1:-1]:
-        table[name] = np.nan
-    table["status"] = "ok"
-    if settings.trait_type == "binary":
-        from .binary import associate_binary
+    source = PermulationSource(sub_tree, settings.seed)  # shared by the blocks: early rounds are drawn once
+    n_blocks = -(-len(rows) // settings.block_rows)
+    parts: list[pd.DataFrame] = []
+    started = time.monotonic()
+    skip = checkpoint.is_finished if checkpoint is not None else (lambda b: False)
+    for b, block in matrix.blocks(rows.start, rows.stop, settings.block_rows, skip):
+        if block is None:
+            parts.append(checkpoint.finished(b))  # type: ignore[union-attr]
+            continue
+        values = block.values[:, columns]
+        # Filled per OCR as numpy columns (a pandas cell assignment costs milliseconds), framed at the end.
+        cells: dict[str, np.ndarray] = {name: np.full(len(block.ocrs), np.nan) for name in COLUMNS[1:-1]}
+        cells["status"] = np.full(len(block.ocrs), "ok", dtype=object)
+        rounds = RoundState(checkpoint, b)
+        if settings.trait_type == "binary":
+            from .binary import associate_binary
 
-        associate_binary(values, y_all, sub_tree, threshold, table, settings, cov_all)
-    else:
-        fits = _observed_fits(values, y_all, sub_tree, threshold, table, cov_all)
-        if settings.permulations > 0 and fits:
-            _permulate(fits, sub_tree, settings, table)
-    table["n_species"] = table["n_species"].astype("Int64")
-    table["perm_trials"] = table["perm_trials"].astype("Int64")
+            associate_binary(values, y_all, sub_tree, threshold, cells, settings, cov_all, source, rounds)
+        else:
+            fits = _observed_fits(values, y_all, sub_tree, threshold, cells, cov_all)
+            if settings.permulations > 0 and fits:
+                _permulate(fits, source, settings, cells, rounds)
+        table = pd.DataFrame({"ocr": block.ocrs, **cells})
+        table["n_species"] = table["n_species"].astype("Int64")
+        table["perm_trials"] = table["perm_trials"].astype("Int64")
+        if checkpoint is not None:
+            checkpoint.save_finished(b, table)
+        parts.append(table)
+        if n_blocks > 1:
+            log.info("block %d of %d done: %d OCRs (%.1f s)", b + 1, n_blocks, sum(map(len, parts)),
+                     time.monotonic() - started)
+    table = pd.concat(parts, ignore_index=True) if parts else _empty_table()
     if fdr:
         add_fdr(table, settings.permulations > 0)
     return table[COLUMNS]
+
+
+def _empty_table() -> pd.DataFrame:
+    table = pd.DataFrame({name: pd.Series(dtype=float) for name in COLUMNS})
+    table["ocr"] = table["ocr"].astype(object)
+    table["status"] = table["status"].astype(object)
+    table["n_species"] = table["n_species"].astype("Int64")
+    table["perm_trials"] = table["perm_trials"].astype("Int64")
+    return table
+
+
+@dataclass
+class RoundState:
+    """One OCR block's permulation state, saved to and restored from a :class:`Checkpoint` (or nothing)."""
+
+    checkpoint: Checkpoint | None
+    block: int
+
+    def restore(self) -> dict[str, np.ndarray] | None:
+        return None if self.checkpoint is None else self.checkpoint.running(self.block)
+
+    def save(self, state: dict[str, np.ndarray | int], force: bool = True) -> None:
+        if self.checkpoint is not None and (force or self.checkpoint.due()):
+            self.checkpoint.save_running(self.block, state)
 
 
 TESTED = ("ok", "alpha_at_bound")  # statuses whose p-values enter the FDR (phyloglm reports alpha at bound)
@@ -186,50 +290,65 @@ def read_associations(path: str) -> pd.DataFrame:
     return table[COLUMNS]
 
 
-def _observed_fits(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshold: float, table: pd.DataFrame,
+def _observed_fits(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshold: float, table: dict[str, np.ndarray],
                    cov_all: np.ndarray | None = None) -> list[_Fit]:
-    plans: dict[bytes, tuple[ContrastPlan, np.ndarray | None]] = {}
-    fits: list[_Fit] = []
-    status = table["status"].to_numpy(dtype=object)
+    """Fit every OCR of ``values``; ``table`` holds the output columns as arrays, filled in place.
+
+    OCRs with the same species set share one contrast pass (their activities are columns of one matrix);
+    each OCR's numbers are still computed from its own column alone, so they do not depend on which other
+    OCRs share the pass.
+    """
+    status = table["status"]
     n_cov = 0 if cov_all is None else cov_all.shape[1]
-    for i, row in enumerate(values):
-        present = np.isfinite(row)
-        n = int(present.sum())
-        table.iat[i, 1] = n
-        if n < threshold or n < 3 + n_cov:
+    present_all = np.isfinite(values)
+    counts = present_all.sum(axis=1)
+    table["n_species"][:] = counts
+    by_set: dict[bytes, list[int]] = {}
+    for i in range(len(values)):
+        if counts[i] < threshold or counts[i] < 3 + n_cov:
             status[i] = "too_few_species"
-            continue
-        x, y = row[present], y_all[present]
-        if np.ptp(x) == 0:
+        elif np.ptp(values[i, present_all[i]]) == 0:
             status[i] = "constant_activity"
-            continue
+        else:
+            by_set.setdefault(np.packbits(present_all[i]).tobytes(), []).append(i)
+    fits: list[_Fit] = []
+    dfs = np.zeros(len(values))
+    for rows in by_set.values():
+        present = present_all[rows[0]]
+        y = y_all[present]
         if np.ptp(y) == 0:
-            status[i] = "constant_trait"
+            status[rows] = "constant_trait"
             continue
-        key = np.packbits(present).tobytes()
-        if key not in plans:
-            plans[key] = _plan_with_covariates(tree, present, cov_all)
-        plan, basis = plans[key]
+        plan, basis = _plan_with_covariates(tree, present, cov_all)
         if plan.singular:
-            status[i] = "singular_tree"
+            status[rows] = "singular_tree"
             continue
-        ux, uy = plan.apply(np.column_stack([x, y]))[0].T  # one contrast pass for both
+        activity = values[np.ix_(rows, present)]
+        contrasts = plan.apply(np.column_stack([activity.T, y]))[0]  # one pass for the set's OCRs and the trait
+        uy = contrasts[:, -1].copy()
         if basis is not None:
             # Frisch-Waugh-Lovell: the slope of y on x given covariates is that of the residuals of both.
-            ux = ux - basis @ (basis.T @ ux)
             uy = uy - basis @ (basis.T @ uy)
-        sxx = float(ux @ ux)
-        if sxx <= 1e-12 * max(float(np.sum(x * x)), 1e-300):
-            status[i] = "collinear_covariates"
-            continue
-        df = n - 2 - (0 if basis is None else basis.shape[1])
-        coef = float(ux @ uy) / sxx
-        rss = max(float(uy @ uy) - coef * coef * sxx, 0.0)
-        se = float(np.sqrt(rss / df / sxx))
-        stat = coef / se if se > 0 else np.inf * np.sign(coef)
-        table.loc[i, ["coef", "se", "statistic", "pvalue"]] = [coef, se, stat, float(t_pvalue(stat, df))]
-        fits.append(_Fit(i, plan, present, x, y, coef, stat, ux, basis))
-    table["status"] = status
+        df = len(y) - 2 - (0 if basis is None else basis.shape[1])
+        for col, i in enumerate(rows):
+            ux = contrasts[:, col].copy()
+            if basis is not None:
+                ux = ux - basis @ (basis.T @ ux)
+            sxx = float(ux @ ux)
+            x = activity[col]
+            if sxx <= 1e-12 * max(float(np.sum(x * x)), 1e-300):
+                status[i] = "collinear_covariates"
+                continue
+            coef = float(ux @ uy) / sxx
+            rss = max(float(uy @ uy) - coef * coef * sxx, 0.0)
+            se = float(np.sqrt(rss / df / sxx))
+            stat = coef / se if se > 0 else np.inf * np.sign(coef)
+            table["coef"][i], table["se"][i], table["statistic"][i], dfs[i] = coef, se, stat, df
+            fits.append(_Fit(i, plan, present, y, coef, stat, ux, basis))
+    fits.sort(key=lambda f: f.index)
+    fitted = np.array([f.index for f in fits], dtype=np.int64)
+    if len(fitted):
+        table["pvalue"][fitted] = t_pvalue(table["statistic"][fitted], dfs[fitted])
     log.info("fitted %d OCRs; %d not tested", len(fits), len(values) - len(fits))
     return fits
 
@@ -246,19 +365,35 @@ def _plan_with_covariates(tree: Tree, present: np.ndarray, cov_all: np.ndarray |
     return plan, u[:, :rank]
 
 
-def _permulate(fits: list[_Fit], tree: Tree, settings: AssociationSettings, table: pd.DataFrame) -> None:
-    source = PermulationSource(tree, settings.seed)
+def _permulate(fits: list[_Fit], source: PermulationSource, settings: AssociationSettings,
+               table: dict[str, np.ndarray], rounds: RoundState) -> None:
     maximum = max(settings.max_permulations or settings.permulations, settings.permulations)
     active = list(fits)
     done = 0
+    saved = rounds.restore()
+    if saved is not None:
+        for name in ("exceed", "counted", "trials"):
+            for fit, value in zip(fits, saved[name].tolist()):
+                setattr(fit, name, value)
+        active = [fits[i] for i in saved["active"].tolist()]
+        done = int(saved["done"])
+
+    def state(now: int) -> dict[str, np.ndarray | int]:
+        where = {id(f): i for i, f in enumerate(fits)}
+        return {"done": now, "active": np.array([where[id(f)] for f in active], dtype=np.int64),
+                **{name: np.array([getattr(f, name) for f in fits], dtype=np.int64)
+                   for name in ("exceed", "counted", "trials")}}
+
     started = time.monotonic()
     for target in round_targets(settings.permulations, maximum):
+        if target <= done:
+            continue
         if not active:
             break
         groups: dict[int, list[_Fit]] = {}
         for fit in active:
             groups.setdefault(id(fit.plan), []).append(fit)
-        for _, _, order in source.orders(done, target):
+        for _, end, order in source.orders(done, target):
             for members in groups.values():
                 # OCRs with the same species set share the permulated trait and its contrasts.
                 lead = members[0]
@@ -271,8 +406,11 @@ def _permulate(fits: list[_Fit], tree: Tree, settings: AssociationSettings, tabl
                     sumsq = sumsq - np.einsum("ij,ij->j", proj, proj)
                 for first in range(0, len(members), 256):
                     _count(members[first : first + 256], contrasts, sumsq, settings.perm_test)
+            if end < target:
+                rounds.save(state(end), force=False)  # inside a long round, every checkpoint interval
         done = target
         active = [f for f in active if f.exceed < settings.resolve_count]
+        rounds.save(state(done))
         log.info(
             "permulations: %d per OCR done, %d OCRs unresolved (%.1f s)", done, len(active), time.monotonic() - started
         )
@@ -281,7 +419,8 @@ def _permulate(fits: list[_Fit], tree: Tree, settings: AssociationSettings, tabl
             p = conditional_pvalue(fit.exceed, fit.counted)
         else:
             p = (1.0 + fit.exceed) / (1.0 + fit.trials)
-        table.loc[fit.index, ["perm_pvalue", "perm_trials"]] = [float(p), fit.trials]
+        table["perm_pvalue"][fit.index] = p
+        table["perm_trials"][fit.index] = fit.trials
 
 
 def _count(fits: list[_Fit], contrasts: np.ndarray, sumsq: np.ndarray, perm_test: str) -> None:

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from .permulation import BLOCK, PermulationSource, conditional_pvalue, round_targets
 from .phyloglm import TreeGeometry, fit_phyloglm, tree_geometry
@@ -105,8 +104,9 @@ class _Ocr:
     failed: int = 0
 
 
-def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshold: float, table: pd.DataFrame,
-                     settings: "object", cov_all: np.ndarray | None = None) -> None:
+def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshold: float, table: dict[str, np.ndarray],
+                     settings: "object", cov_all: np.ndarray | None = None,
+                     source: PermulationSource | None = None, rounds: "RoundState | None" = None) -> None:
     """Fill ``table`` (columns of :data:`tacit.association.COLUMNS`) for a 0/1 trait.
 
     Parameters
@@ -120,20 +120,25 @@ def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshol
     threshold
         Minimum number of species for an OCR to be tested.
     table
-        The output table, one row per OCR; ``n_species`` and the statistics are written in place.
+        The output columns (:data:`tacit.association.COLUMNS` but ``ocr``) as arrays, one row per OCR,
+        filled in place.
     settings
         :class:`tacit.association.AssociationSettings`.
     cov_all
         Optional ``(n, c)`` covariates of the same species, added to the model after activity.
+    source
+        BM draws on ``tree`` (shared by the blocks of a run); made from ``settings.seed`` when absent.
+    rounds
+        Where the permulation state is saved and restored (:class:`tacit.association.RoundState`).
     """
-    status = table["status"].to_numpy(dtype=object)
+    status = table["status"]
     groups: dict[bytes, _Group] = {}
     ocrs: dict[bytes, list[_Ocr]] = {}
     started, fitted = time.monotonic(), 0
     for i, row in enumerate(values):
         present = np.isfinite(row)
         n = int(present.sum())
-        table.iat[i, 1] = n
+        table["n_species"][i] = n
         if n < threshold or n < 3:
             status[i] = "too_few_species"
             continue
@@ -157,27 +162,57 @@ def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshol
         if fitted % 500 == 0:
             log.info("phyloglm: %d OCRs fitted (%.1f s)", fitted, time.monotonic() - started)
         status[i] = fit.status
-        table.loc[i, ["coef", "se", "statistic", "pvalue"]] = [fit.coef, fit.se, fit.z, fit.pvalue]
+        for name, value in (("coef", fit.coef), ("se", fit.se), ("statistic", fit.z), ("pvalue", fit.pvalue)):
+            table[name][i] = value
         if fit.status in TESTED:
             group.members.append(i)
             ocrs.setdefault(key, []).append(_Ocr(i, row[present], fit.coef, fit.z, cov))
-    table["status"] = status
     log.info("phyloglm: %d OCRs fitted, %d species sets", fitted, len(groups))
     if settings.permulations > 0 and ocrs:
-        _permulate(groups, ocrs, tree, settings, table)
+        from .association import RoundState
+
+        _permulate(groups, ocrs, source or PermulationSource(tree, settings.seed), settings, table,
+                   rounds or RoundState(None, 0))
 
 
-def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], tree: Tree, settings: "object",
-               table: pd.DataFrame) -> None:
-    source = PermulationSource(tree, settings.seed)
+def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], source: PermulationSource,
+               settings: "object", table: dict[str, np.ndarray], rounds: "RoundState") -> None:
     maximum = max(settings.max_permulations or settings.permulations, settings.permulations)
+    keys = list(ocrs)
+    flat = [ocr for key in keys for ocr in ocrs[key]]
+    key_of = {id(ocr): key for key in keys for ocr in ocrs[key]}
+    counters = ("exceed", "counted", "trials", "failed")
     active = {key: list(members) for key, members in ocrs.items()}
+    done, finished_groups = 0, []  # permulations per OCR done; groups already through the running round
+    saved = rounds.restore()
+    if saved is not None:
+        for name in counters:
+            for ocr, value in zip(flat, saved[name].tolist()):
+                setattr(ocr, name, value)
+        active = {}
+        for i in saved["active"].tolist():
+            active.setdefault(key_of[id(flat[i])], []).append(flat[i])
+        for key, gone in zip(keys, saved["exhausted"].tolist()):
+            groups[key].exhausted = bool(gone)
+        done, finished_groups = int(saved["done"]), saved["finished_groups"].tolist()
+
+    def state() -> dict[str, np.ndarray | int]:
+        where = {id(o): i for i, o in enumerate(flat)}
+        return {"done": done, "finished_groups": np.array(finished_groups, dtype=np.int64),
+                "active": np.array([where[id(o)] for members in active.values() for o in members], dtype=np.int64),
+                "exhausted": np.array([groups[key].exhausted for key in keys], dtype=bool),
+                **{name: np.array([getattr(o, name) for o in flat], dtype=np.int64) for name in counters}}
+
     started, fits = time.monotonic(), 0
-    done = 0
     for target in round_targets(settings.permulations, maximum):
+        if target <= done:
+            continue
         for key, members in active.items():
             group = groups[key]
             group.accept_until(source, target, settings.max_draws_per_permulation * maximum)
+            ordinal = keys.index(key)
+            if ordinal in finished_groups:
+                continue  # done before the run was resumed
             for fg in group.accepted[done:target]:
                 y_perm = fg.astype(float)
                 for ocr in members:
@@ -197,20 +232,22 @@ def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], tree:
                     else:
                         ocr.counted += 1
                         ocr.exceed += int(extreme)
-        done = target
+            finished_groups.append(ordinal)
+            rounds.save(state(), force=False)  # inside a long round, every checkpoint interval
+        done, finished_groups = target, []
         active = {key: [o for o in members if o.exceed < settings.resolve_count and not groups[key].exhausted]
                   for key, members in active.items()}
         active = {key: members for key, members in active.items() if members}
+        rounds.save(state())
         log.info("binary permulations: %d per OCR done, %d OCRs unresolved (%.1f s)", done,
                  sum(map(len, active.values())), time.monotonic() - started)
         if not active:
             break
-    status = table["status"].to_numpy(dtype=object)
     for key, members in ocrs.items():
         for ocr in members:
             p = conditional_pvalue(ocr.exceed, ocr.counted) if settings.perm_test == "conditional" else \
                 (1.0 + ocr.exceed) / (1.0 + ocr.counted)
-            table.loc[ocr.index, ["perm_pvalue", "perm_trials"]] = [float(p), ocr.trials]
+            table["perm_pvalue"][ocr.index] = p
+            table["perm_trials"][ocr.index] = ocr.trials
             if groups[key].exhausted and ocr.trials < settings.permulations:
-                status[ocr.index] = "permulation_rejection_limit"
-    table["status"] = status
+                table["status"][ocr.index] = "permulation_rejection_limit"

@@ -17,6 +17,7 @@ from .errors import InputError, NotSupportedError
 
 COMMANDS = (
     "simulate",
+    "select_ocrs",
     "maf_orthologs",
     "halper",
     "chain_orthologs",
@@ -26,6 +27,7 @@ COMMANDS = (
     "score",
     "matrix",
     "associate",
+    "species_report",
     "gather",
     "evaluate",
     "export",

@@ -12,11 +12,14 @@ results do not depend on chunking.
 
 from __future__ import annotations
 
+from typing import Callable, Iterator
+
 import numpy as np
 
 from .tree import Tree
 
 BLOCK = 1000
+CACHE_ENTRIES = 32  # simulated blocks and rank orders kept (~2 MB each on 241 species)
 
 
 class PermulationSource:
@@ -39,51 +42,55 @@ class PermulationSource:
         self._scale = np.sqrt(tree.length[order])
         self._cache: dict[int, np.ndarray] = {}
 
+    def _cached(self, key: int, make: "Callable[[], np.ndarray]") -> np.ndarray:
+        # A small cache: the first rounds' blocks are asked for by every OCR block of a run, later rounds'
+        # once each; bounded, so 10^6 permulations never pile up in memory.
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = make()
+            if len(self._cache) >= CACHE_ENTRIES:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = cached
+        return cached
+
     def block(self, index: int) -> np.ndarray:
         """Tip values of block ``index``: ``(n_tips, BLOCK)``, permulations ``index*BLOCK ...``."""
-        cached = self._cache.get(index)
-        if cached is None:
-            rng = np.random.default_rng([self.seed, index])
-            noise = rng.standard_normal((self.tree.n_nodes, BLOCK))
-            values = np.zeros((self.tree.n_nodes, BLOCK))
-            for node, par, sc in zip(self._order, self._parent, self._scale):
-                values[node] = values[par] + sc * noise[node]
-            cached = values[: self.tree.n_tips]
-            if len(self._cache) > 16:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[index] = cached
-        return cached
+        return self._cached(index, lambda: self._simulate(index))
+
+    def _simulate(self, index: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, index])
+        noise = rng.standard_normal((self.tree.n_nodes, BLOCK))
+        values = np.zeros((self.tree.n_nodes, BLOCK))
+        for node, par, sc in zip(self._order, self._parent, self._scale):
+            values[node] = values[par] + sc * noise[node]
+        return values[: self.tree.n_tips]
 
     def ranks(self, index: int) -> np.ndarray:
         """Species sorted by simulated value, per permulation of block ``index``: ``(BLOCK, n_tips)``.
 
         Restricting a row to an OCR's species keeps their order, so one sort serves every OCR.
         """
-        key = -1 - index
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = np.argsort(self.block(index).T, axis=1)
-            self._cache[key] = cached
-        return cached
+        return self._cached(-1 - index, lambda: np.argsort(self.block(index).T, axis=1))
 
-    def orders(self, start: int, stop: int) -> list[tuple[int, int, np.ndarray]]:
+    def orders(self, start: int, stop: int) -> Iterator[tuple[int, int, np.ndarray]]:
         """Like :meth:`draws`, but each piece is the ``(n_perm, n_tips)`` rank order of the draws."""
-        pieces = []
-        for j, end, _ in self.draws(start, stop):
+        for j, end, _ in self._pieces(start, stop):
             b = j // BLOCK
-            pieces.append((j, end, self.ranks(b)[j - b * BLOCK : end - b * BLOCK]))
-        return pieces
+            yield j, end, self.ranks(b)[j - b * BLOCK : end - b * BLOCK]
 
-    def draws(self, start: int, stop: int) -> list[tuple[int, int, np.ndarray]]:
+    def draws(self, start: int, stop: int) -> Iterator[tuple[int, int, np.ndarray]]:
         """Draws for permulations ``start .. stop-1`` as ``(start_j, stop_j, tip values)`` pieces by block."""
-        pieces = []
+        for j, end, b in self._pieces(start, stop):
+            yield j, end, self.block(b)[:, j - b * BLOCK : end - b * BLOCK]
+
+    @staticmethod
+    def _pieces(start: int, stop: int) -> Iterator[tuple[int, int, int]]:
         j = start
         while j < stop:
             b = j // BLOCK
             end = min(stop, (b + 1) * BLOCK)
-            pieces.append((j, end, self.block(b)[:, j - b * BLOCK : end - b * BLOCK]))
+            yield j, end, b
             j = end
-        return pieces
 
 
 def assign_by_rank(simulated: np.ndarray, real: np.ndarray) -> np.ndarray:

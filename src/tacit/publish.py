@@ -10,8 +10,8 @@ Layout of ``out_dir``::
     {tissue}/predictions.tsv.gz  OCR x species predicted activity (header ``ocr`` + species; empty = no ortholog)
     {tissue}/tacit/matrix.tsv    the same in TACIT's format (no header, -1 = no ortholog) ...
     {tissue}/tacit/species.txt   ... and its species, in column order
-    {tissue}/model/              model.keras, card.md, metrics.tsv (when the workflow trained the model)
-    {tissue}/{trait}/associations.tsv
+    {tissue}/model/              model.keras, card.md, metrics.tsv, windows.tsv (when the workflow trained it)
+    {tissue}/{trait}/            associations.tsv, species.tsv (which species were analysed, and why not)
 
 The bundle is assembled in a temporary folder beside ``out_dir`` and renamed into place, so an interrupted
 run never leaves a bundle that looks whole.
@@ -49,7 +49,8 @@ def build_bundle(out_dir: str | os.PathLike[str], tissues: Mapping[str, Mapping[
         Destination folder; replaced as a whole.
     tissues
         Per tissue: ``predictions`` (path), optional ``predictions_species`` (TACIT species file, when the
-        matrix is in TACIT's format), optional ``model_files`` (paths) and ``associations`` (trait -> path).
+        matrix is in TACIT's format), optional ``model_files`` (paths) and ``trait_files`` (trait -> paths:
+        ``associations.tsv``, ``species.tsv``), each copied under its own name.
     config
         The configuration used (written as YAML).
     dictionary
@@ -79,11 +80,12 @@ def build_bundle(out_dir: str | os.PathLike[str], tissues: Mapping[str, Mapping[
             for path in model_files:
                 (folder / "model").mkdir(exist_ok=True)
                 shutil.copyfile(path, folder / "model" / Path(path).name)
-            associations: Mapping[str, str] = entry.get("associations", {})  # type: ignore[assignment]
-            for trait, path in sorted(associations.items()):
+            trait_files: Mapping[str, Sequence[str]] = entry.get("trait_files", {})  # type: ignore[assignment]
+            for trait, paths in sorted(trait_files.items()):
                 (folder / trait).mkdir()
-                shutil.copyfile(path, folder / trait / "associations.tsv")
-                lines.append(f"  - `{tissue}/{trait}/associations.tsv`")
+                for path in paths:
+                    shutil.copyfile(path, folder / trait / Path(path).name)
+                    lines.append(f"  - `{tissue}/{trait}/{Path(path).name}`")
         (stage / "README.md").write_text("\n".join(lines) + "\n")
         files = sorted(p.relative_to(stage).as_posix() for p in stage.rglob("*") if p.is_file())
         (stage / "SHA256SUMS").write_text("".join(f"{sha256(stage / f)}  {f}\n" for f in files))

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Iterable, Iterator, Sequence
 
 from .errors import InputError
+from .genome import open_genome
 from .io import atomic_writer, open_text
 from .peaks import Peak
 
@@ -71,18 +72,6 @@ def write_fasta(records: Iterable[tuple[str, str]], path: str | os.PathLike[str]
     return count
 
 
-def _open_genome(path: str | os.PathLike[str]):  # -> pyfaidx.Fasta
-    """Open an indexed FASTA with pyfaidx (building the ``.fai`` if missing); errors become InputError."""
-    import pyfaidx
-
-    if not os.path.exists(path):
-        raise InputError("genome FASTA not found", path)
-    try:
-        return pyfaidx.Fasta(os.fspath(path), rebuild=False, sequence_always_upper=True, as_raw=True)
-    except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, OSError, ValueError) as err:
-        raise InputError(f"cannot open genome FASTA with pyfaidx: {err}", path) from None
-
-
 def extract_windows(genome_fasta_path: str | os.PathLike[str], orthologs: Sequence[Peak], width: int = 500,
                     max_n_fraction: float = 0.05) -> tuple[list[tuple[str, str]], dict[str, int]]:
     """Cut a ``width``-bp window centred on each ortholog's summit from the genome.
@@ -93,7 +82,8 @@ def extract_windows(genome_fasta_path: str | os.PathLike[str], orthologs: Sequen
     Parameters
     ----------
     genome_fasta_path
-        Uncompressed or bgzip FASTA; pyfaidx builds ``.fai`` beside it when missing.
+        Uncompressed or bgzip FASTA, or a link to one (:func:`tacit.genome.open_genome`; indexes beside it,
+        built when missing).
     orthologs
         Orthologs (or any peaks) with summits; their names become the record ids.
     width
@@ -122,7 +112,7 @@ def extract_windows(genome_fasta_path: str | os.PathLike[str], orthologs: Sequen
     records: list[tuple[str, str]] = []
     if not orthologs:
         return records, dict(dropped)
-    genome = _open_genome(genome_fasta_path)
+    genome = open_genome(genome_fasta_path)
     with genome:
         lengths = {name: len(record) for name, record in genome.records.items()}
         wanted = sorted({peak.chrom for peak in orthologs})

@@ -11,12 +11,13 @@ Inside the package missing predictions are always ``NaN``; ``-1`` exists only in
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,18 @@ class PredictionMatrix:
     species: list[str]
     values: np.ndarray
 
+    @property
+    def n_rows(self) -> int:
+        return len(self.ocrs)
+
+    def blocks(self, start: int, stop: int, size: int,
+               skip: Callable[[int], bool] = lambda index: False) -> Iterator[tuple[int, "PredictionMatrix | None"]]:
+        """Rows ``start .. stop-1`` in blocks of ``size`` rows, as :meth:`MatrixFile.blocks`."""
+        for index, first in enumerate(range(start, stop, size)):
+            last = min(first + size, stop)
+            yield index, None if skip(index) else PredictionMatrix(self.ocrs[first:last], self.species,
+                                                                  self.values[first:last])
+
 
 def normalise_species(name: str) -> str:
     """``"Genus species"`` and ``"Genus_species"`` are the same species; spaces become underscores."""
@@ -70,45 +83,119 @@ def read_species_list(path: str | Path) -> list[str]:
 
 
 def read_matrix(path: str | Path, species_path: str | Path | None = None) -> PredictionMatrix:
-    """Read a prediction matrix: TACIT format when ``species_path`` is given, else this workflow's format."""
-    if species_path is not None:
-        species = read_species_list(species_path)
-        return _read_rows(path, species, header=False)
-    with open_text(path) as handle:
-        first = handle.readline().rstrip("\r\n").split("\t")
-    if not first or first[0] != "ocr":
-        raise InputError("expected a header starting with 'ocr' (or give the TACIT species file with --species)", path, 1)
-    species = [normalise_species(s) for s in first[1:]]
-    dup = sorted({s for s in species if species.count(s) > 1})
-    if dup:
-        raise InputError(f"species {dup[0]!r} appears twice in the header", path, 1)
-    return _read_rows(path, species, header=True)
+    """Read a whole prediction matrix: TACIT format when ``species_path`` is given, else this workflow's format."""
+    source = MatrixFile(path, species_path)
+    return next(source.blocks(0, source.n_rows, max(source.n_rows, 1)))[1]  # type: ignore[return-value]
 
 
-def _read_rows(path: str | Path, species: list[str], header: bool) -> PredictionMatrix:
-    n = len(species)
-    ocrs: list[str] = []
-    rows: list[np.ndarray] = []
-    seen: dict[str, int] = {}
-    missing_token = "" if header else "-1"
-    with open_text(path) as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        for lineno, fields in enumerate(reader, 1):
-            if header and lineno == 1:
-                continue
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue
-            if len(fields) != n + 1:
-                raise InputError(f"expected {n + 1} columns (OCR name and {n} species), found {len(fields)}", path, lineno)
-            name = fields[0]
+# A cell the careful parser surely accepts: a decimal number or NA/NaN (checked per line by one regex, so the
+# whole file is validated up front at C speed; lines that do not match get the careful parser's message).
+_NUMBER = r" *(?:[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|NA|na|NaN|nan|NAN) *"
+
+
+class MatrixFile:
+    """A prediction matrix on disk, validated in one pass and then read in row blocks (bounded memory).
+
+    Opening scans the file once: the column count of every row, duplicate OCR names and that every cell is
+    a number (or missing) are checked before any analysis, with the file and line of the first problem;
+    the scan also yields the number of rows and a digest of the content (for resumable runs).
+
+    Parameters
+    ----------
+    path
+        Matrix file, plain or gzip.
+    species_path
+        TACIT species file (one species per line, matrix column order): the matrix is TACIT's headerless
+        format with ``-1`` for no ortholog. Without it, this workflow's format (header ``ocr`` + species).
+    scan
+        False reads only the species (header or species file): ``n_rows`` is then 0 and the rows unchecked.
+    """
+
+    def __init__(self, path: str | Path, species_path: str | Path | None = None, scan: bool = True) -> None:
+        self.path = path
+        self.header = species_path is None
+        if species_path is not None:
+            self.species = read_species_list(species_path)
+        else:
+            with open_text(path) as handle:
+                first = handle.readline().rstrip("\r\n").split("\t")
+            if not first or first[0] != "ocr":
+                raise InputError("expected a header starting with 'ocr' (or give the TACIT species file with --species)",
+                                 path, 1)
+            self.species = [normalise_species(s) for s in first[1:]]
+            dup = sorted({s for s in self.species if self.species.count(s) > 1})
+            if dup:
+                raise InputError(f"species {dup[0]!r} appears twice in the header", path, 1)
+        self._missing = "" if self.header else "-1"
+        self.n_rows, self.digest = self._scan() if scan else (0, "")
+
+    def _data_lines(self) -> Iterator[tuple[int, str]]:
+        with open_text(self.path) as handle:
+            for lineno, line in enumerate(handle, 1):
+                if self.header and lineno == 1:
+                    continue
+                if not line.strip():
+                    continue
+                yield lineno, line.rstrip("\r\n")
+
+    def _scan(self) -> tuple[int, str]:
+        n = len(self.species)
+        cell = _NUMBER if not self.header else f"(?:{_NUMBER})?"
+        if not self.header:
+            cell = f"(?:{_NUMBER}|-1)"
+        valid = re.compile(rf"[^\t]+(?:\t{cell}){{{n}}}")
+        seen: dict[str, int] = {}
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update("\t".join(self.species).encode())
+        rows = 0
+        for lineno, line in self._data_lines():
+            digest.update(line.encode() + b"\n")
+            name = line.split("\t", 1)[0]
             if name in seen:
-                raise InputError(f"OCR {name!r} appears twice (first on line {seen[name]})", path, lineno)
+                raise InputError(f"OCR {name!r} appears twice (first on line {seen[name]})", self.path, lineno)
             seen[name] = lineno
-            ocrs.append(name)
-            rows.append(_parse_values(fields[1:], missing_token, species, path, lineno))
-    if not ocrs:
-        raise InputError("prediction matrix has no rows", path)
-    return PredictionMatrix(ocrs, species, np.vstack(rows))
+            if not valid.fullmatch(line):
+                self._parse_line(line, lineno)  # raises with the precise message, or accepts an unusual number
+            rows += 1
+        if not rows:
+            raise InputError("prediction matrix has no rows", self.path)
+        return rows, digest.hexdigest()
+
+    def _parse_line(self, line: str, lineno: int) -> tuple[str, np.ndarray]:
+        fields = line.split("\t")
+        n = len(self.species)
+        if len(fields) != n + 1:
+            raise InputError(f"expected {n + 1} columns (OCR name and {n} species), found {len(fields)}", self.path, lineno)
+        cells = fields[1:]
+        try:  # the common case at C speed; anything unusual goes to the careful parser and its message
+            values = np.array([float(c) if c else math.nan for c in cells] if self.header else list(map(float, cells)))
+        except ValueError:
+            values = None
+        if values is None or np.isinf(values).any():
+            return fields[0], _parse_values(cells, self._missing, self.species, self.path, lineno)
+        values[values == -1.0] = math.nan  # TACIT's "no ortholog"
+        return fields[0], values
+
+    def blocks(self, start: int, stop: int, size: int,
+               skip: Callable[[int], bool] = lambda index: False) -> Iterator[tuple[int, PredictionMatrix | None]]:
+        """Rows ``start .. stop-1`` (0-based data rows) in blocks of ``size`` rows.
+
+        Yields ``(block index, block)``; blocks for which ``skip(index)`` is true are not parsed and come
+        as ``None`` (a resumed run skips the finished ones cheaply).
+        """
+        index, ocrs, rows = 0, [], []
+        for row, (lineno, line) in enumerate(self._data_lines()):
+            if row < start:
+                continue
+            if row >= stop:
+                break
+            if not skip(index):
+                name, values = self._parse_line(line, lineno)
+                ocrs.append(name)
+                rows.append(values)
+            if row - start + 1 == (index + 1) * size or row + 1 == stop:
+                yield index, (PredictionMatrix(ocrs, self.species, np.vstack(rows)) if rows else None)
+                index, ocrs, rows = index + 1, [], []
 
 
 def _parse_values(cells: Sequence[str], missing: str, species: list[str], path: str | Path, lineno: int) -> np.ndarray:
@@ -122,8 +209,8 @@ def _parse_values(cells: Sequence[str], missing: str, species: list[str], path: 
             value = float(cell)
         except ValueError:
             raise InputError(f"value {cell!r} for species {species[j]} is not a number", path, lineno) from None
-        if missing == "" and value == -1.0:
-            value = math.nan  # tolerate TACIT's -1 in our format too
+        if value == -1.0:
+            value = math.nan  # TACIT's "no ortholog", however written (-1, -1.0, -1.000000)
         if not math.isfinite(value) and not math.isnan(value):
             raise InputError(f"value {cell!r} for species {species[j]} is not finite", path, lineno)
         out[j] = value
@@ -147,6 +234,16 @@ def write_tacit_matrix(matrix: PredictionMatrix, matrix_path: str | Path, specie
             out.write(name + "\t" + "\t".join(cells) + "\n")
     with atomic_writer(species_path) as out:
         out.write("\n".join(matrix.species) + "\n")
+
+
+def phenotype_species(path: str | Path) -> dict[str, str]:
+    """Every species row of a phenotype CSV: normalised name -> name as written (for the species report)."""
+    with open_text(path) as handle:
+        table = pd.read_csv(handle, dtype=str, keep_default_na=False, encoding="utf-8")
+    table.columns = [c.strip().lstrip("\ufeff") for c in table.columns]
+    if "species" not in table.columns:
+        raise InputError(f"no 'species' column (columns: {', '.join(table.columns)})", path, 1)
+    return {normalise_species(raw): raw for raw in table["species"]}
 
 
 def read_phenotypes(path: str | Path, trait: str, binary: bool = False) -> pd.Series:

@@ -1,9 +1,12 @@
 """Training a tissue CNN: reference OCRs (positives) against negative regions, with whole chromosomes held out.
 
-Positives are windows centred on narrowPeak summits, negatives windows centred on the midpoints of BED
-intervals; both are cut with :func:`tacit.sequences.extract_windows` (windows off a chromosome end, on a
-sequence missing from the genome, or with more than 5% non-ACGT bases are dropped and counted). Overlap
-between positives and negatives is not removed: the negative set is the user's choice.
+Positives are windows centred on narrowPeak summits. Negatives come in kinds (:mod:`tacit.negatives`), any
+combination of: BED regions (kind ``bed`` or a name given with them; ``closed_orthologs``), windows centred on
+their midpoints; other tissues' OCRs (``other_tissue``); GC-matched genome windows (``gc_matched``); and
+dinucleotide shuffles of the positives (``shuffled``). Windows are cut with
+:func:`tacit.sequences.extract_windows` (windows off a chromosome end, on a sequence missing from the genome, or
+with more than 5% non-ACGT bases are dropped and counted). Overlap between positives and BED negatives is not
+removed (the file is the user's choice); other tissues' OCRs and GC-matched windows avoid the positives.
 
 Chromosomes listed as validation or test are held out; all others train. The training set is doubled with
 reverse complements; classes are weighted to contribute equally to the loss; Adam minimises binary
@@ -26,17 +29,21 @@ from typing import Sequence
 
 import numpy as np
 
+from . import negatives as neg
 from .errors import InputError
 from .io import atomic_writer
 from .peaks import Peak, read_bed, read_narrowpeak
-from .sequences import extract_windows
+from .sequences import DROP_REASONS, extract_windows
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 METRICS_COLUMNS = ("split", "n_pos", "n_neg", "auroc", "auprc")
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "val_auroc", "val_auprc")
-HELDOUT_COLUMNS = ("name", "chrom", "label", "score", "split")
+HELDOUT_COLUMNS = ("name", "chrom", "label", "score", "split", "kind")
+# Windows per kind: asked for, kept (and by split), dropped by reason.
+COUNT_COLUMNS = ("requested", "kept") + DROP_REASONS + ("overlaps_positive", "no_gc_match")
+WINDOWS_COLUMNS = ("kind", "label", "requested", "kept", *SPLITS) + COUNT_COLUMNS[2:]
 MAX_N_FRACTION = 0.05
 CARD_TEMPLATE = Path(__file__).resolve().parents[2] / "models" / "card_template.md"
 
@@ -91,12 +98,14 @@ def _fmt(value: float) -> str:
 
 @dataclasses.dataclass
 class Windows:
-    """Training windows: sequences with their label (1 positive, 0 negative), name and chromosome."""
+    """Training windows: sequences with their label (1 positive, 0 negative), name, chromosome and kind
+    (``positives`` or a negative kind)."""
 
     seqs: list[str]
     labels: np.ndarray
     names: list[str]
     chroms: list[str]
+    kinds: list[str]
 
 
 def _cut(genome: str | os.PathLike[str], regions: list[Peak], width: int) -> tuple[list[str], list[int], dict]:
@@ -110,33 +119,105 @@ def _cut(genome: str | os.PathLike[str], regions: list[Peak], width: int) -> tup
     return [seq for _, seq in records], [int(name) for name, _ in records], dropped
 
 
+RegionFile = str | os.PathLike[str] | tuple[str, str | os.PathLike[str]]  # a BED file, or (kind, BED file)
+
+
+def _region_kinds(negatives: Sequence[RegionFile],
+                  closed_orthologs: Sequence[str | os.PathLike[str]]) -> dict[str, list[str | os.PathLike[str]]]:
+    """BED files per kind, kinds in order of first appearance (``closed_orthologs`` after the others)."""
+    files: dict[str, list] = {}
+    for item in negatives:
+        kind, path = item if isinstance(item, tuple) else (neg.DEFAULT_KIND, item)
+        files.setdefault(kind, []).append(path)
+    for path in closed_orthologs:
+        files.setdefault("closed_orthologs", []).append(path)
+    return files
+
+
 def load_windows(genome: str | os.PathLike[str], positives: Sequence[str | os.PathLike[str]],
-                 negatives: Sequence[str | os.PathLike[str]], width: int) -> tuple[Windows, dict[str, dict]]:
-    """Cut positive (summit-centred) and negative (midpoint-centred) windows from the genome.
+                 negatives: Sequence[RegionFile], width: int, *,
+                 closed_orthologs: Sequence[str | os.PathLike[str]] = (),
+                 other_tissue_peaks: Sequence[str | os.PathLike[str]] = (), gc_matched: float = 0.0,
+                 shuffled: int = 0, seed: int = 1) -> tuple[Windows, dict[str, dict]]:
+    """Cut positive (summit-centred) windows and negative windows of every kind asked for.
+
+    Parameters
+    ----------
+    negatives
+        BED files (kind ``bed``) or ``(kind, BED)`` pairs; windows centred on interval midpoints.
+    closed_orthologs
+        BED files of kind ``closed_orthologs``: regions whose orthologs are closed in the tissue.
+    other_tissue_peaks
+        narrowPeak files of other tissues' OCRs (kind ``other_tissue``); windows overlapping a positive dropped.
+    gc_matched
+        GC-matched genome windows per kept positive (kind ``gc_matched``; :func:`tacit.negatives.gc_matched_windows`).
+    shuffled
+        Dinucleotide shuffles per kept positive (kind ``shuffled``).
+    seed
+        Seed of the generated kinds.
 
     Returns
     -------
     windows, report
-        All kept windows, positives first; and per kind (``positives``, ``negatives``) the number of regions
-        read, windows kept and windows dropped by reason.
+        All kept windows: positives first, then negatives kind by kind (BED kinds, ``other_tissue``,
+        ``gc_matched``, ``shuffled``); and per kind the :data:`COUNT_COLUMNS` (``requested``: regions read,
+        or windows asked for of a generated kind).
+
+    Raises
+    ------
+    InputError
+        ``gc_matched`` or ``shuffled`` negative (checked before any file is read), no negative of any kind asked
+        for, plus the errors of reading peaks, BED and genome.
     """
-    pos = [p for path in positives for p in read_narrowpeak(path)]
-    neg = [Peak(i.chrom, i.start, i.end, i.name, (i.start + i.end) // 2) for path in negatives for i in read_bed(path)]
-    seqs: list[str] = []
+    if not gc_matched >= 0:
+        raise InputError(f"GC-matched negatives per positive must be >= 0, got {gc_matched:g}")
+    if shuffled < 0:
+        raise InputError(f"shuffled negatives per positive must be >= 0, got {shuffled}")
+    region_files = _region_kinds(negatives, closed_orthologs)
+    if not (region_files or other_tissue_peaks or gc_matched or shuffled):
+        raise InputError("no negatives: give BED negatives, closed orthologs, other tissues' peaks, GC-matched or "
+                         "shuffled negatives")
+    windows = Windows([], np.zeros(0, dtype=np.int8), [], [], [])
     labels: list[int] = []
-    names: list[str] = []
-    chroms: list[str] = []
-    report = {}
-    for kind, regions, label in (("positives", pos, 1), ("negatives", neg, 0)):
+    report: dict[str, dict] = {}
+
+    def extend(kind: str, seqs: list[str], names: list[str], chroms: list[str], counts: dict[str, int]) -> None:
+        windows.seqs.extend(seqs)
+        windows.names.extend(names)
+        windows.chroms.extend(chroms)
+        windows.kinds.extend([kind] * len(seqs))
+        labels.extend([int(kind == "positives")] * len(seqs))
+        report[kind] = {**dict.fromkeys(COUNT_COLUMNS, 0), **counts, "kept": len(seqs)}
+
+    def add(kind: str, regions: list[Peak], counts: dict[str, int]) -> list[str]:
         kept_seqs, kept, dropped = _cut(genome, regions, width)
-        seqs += kept_seqs
-        labels += [label] * len(kept)
-        names += [regions[i].name for i in kept]
-        chroms += [regions[i].chrom for i in kept]
-        report[kind] = {"regions": len(regions), "kept": len(kept), **dropped}
-        log.info("%s: %d regions, %d windows kept, dropped: %s", kind, len(regions), len(kept),
-                 ", ".join(f"{k} {v}" for k, v in dropped.items()))
-    return Windows(seqs, np.array(labels, dtype=np.int8), names, chroms), report
+        extend(kind, kept_seqs, [regions[i].name for i in kept], [regions[i].chrom for i in kept],
+               {"requested": len(regions), **counts, **dropped})
+        return kept_seqs
+
+    pos = [p for path in positives for p in read_narrowpeak(path)]
+    pos_seqs = add("positives", pos, {})
+    pos_names, pos_chroms = windows.names[:], windows.chroms[:]
+    for kind, paths in region_files.items():
+        add(kind, [Peak(i.chrom, i.start, i.end, i.name, (i.start + i.end) // 2)
+                   for path in paths for i in read_bed(path)], {})
+    blocked = neg.Blocked.around_peaks(pos, width) if other_tissue_peaks or gc_matched else None
+    if other_tissue_peaks:
+        other = [p for path in other_tissue_peaks for p in read_narrowpeak(path)]
+        clear, overlapping = neg.drop_overlapping(other, blocked, width)
+        add("other_tissue", clear, {"requested": len(other), "overlaps_positive": overlapping})
+    if gc_matched:
+        regions, counts = neg.gc_matched_windows(genome, pos_seqs, pos_chroms, blocked, width, gc_matched, seed,
+                                                 MAX_N_FRACTION)
+        add("gc_matched", regions, counts)
+    if shuffled:
+        seqs, names, chroms = neg.shuffled_windows(pos_seqs, pos_names, pos_chroms, shuffled, seed)
+        extend("shuffled", seqs, names, chroms, {"requested": len(seqs)})
+    for kind, r in report.items():
+        log.info("%s: %d requested, %d windows kept, dropped: %s", kind, r["requested"], r["kept"],
+                 ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("requested", "kept")))
+    windows.labels = np.array(labels, dtype=np.int8)
+    return windows, report
 
 
 def assign_splits(chroms: Sequence[str], val_chroms: Sequence[str], test_chroms: Sequence[str]) -> np.ndarray:
@@ -260,13 +341,60 @@ def _card(template: Path, fields: dict) -> str:
         raise InputError(f"model card template has an unknown or malformed placeholder: {err}", template) from None
 
 
+def score_metrics(labels: np.ndarray, scores: np.ndarray, kinds: np.ndarray,
+                  negative_kinds: Sequence[str]) -> dict[str, float]:
+    """``n_pos``, ``n_neg``, ``auroc``, ``auprc`` of one split against all its negatives, then
+    ``n_neg_{kind}``, ``auroc_{kind}``, ``auprc_{kind}`` against each kind's negatives alone (NaN where the
+    split has no window of that kind)."""
+    metrics = {"n_pos": int(labels.sum()), "n_neg": int((labels == 0).sum()),
+               "auroc": auroc(labels, scores), "auprc": auprc(labels, scores)}
+    for kind in negative_kinds:
+        keep = (labels == 1) | (kinds == kind)
+        metrics[f"n_neg_{kind}"] = int(np.sum(kinds == kind))
+        metrics[f"auroc_{kind}"] = auroc(labels[keep], scores[keep])
+        metrics[f"auprc_{kind}"] = auprc(labels[keep], scores[keep])
+    return metrics
+
+
+def _window_counts(report: dict[str, dict], windows: Windows, splits: np.ndarray) -> list[list[object]]:
+    """Rows of ``windows.tsv``: per kind its label, counts and kept windows per split."""
+    kinds = np.array(windows.kinds, dtype=object)
+    return [[kind, int(kind == "positives"), r["requested"], r["kept"],
+             *(int(np.sum((kinds == kind) & (splits == name))) for name in SPLITS),
+             *(r[c] for c in COUNT_COLUMNS[2:])] for kind, r in report.items()]
+
+
+def _markdown_rows(rows: Sequence[Sequence[object]]) -> str:
+    return "\n".join("| " + " | ".join(_fmt(v) if isinstance(v, float) else str(v) for v in row) + " |"
+                     for row in rows)
+
+
+def _negatives_text(negatives: Sequence[RegionFile], closed_orthologs: Sequence[str | os.PathLike[str]],
+                    other_tissue_peaks: Sequence[str | os.PathLike[str]], gc_matched: float, shuffled: int) -> str:
+    """The model card's list of the negatives asked for, one Markdown item per kind."""
+    parts = [f"{kind}: {', '.join(Path(p).name for p in paths)} (windows centred on interval midpoints)"
+             for kind, paths in _region_kinds(negatives, closed_orthologs).items()]
+    if other_tissue_peaks:
+        parts.append("other_tissue: other tissues' OCRs from " + ", ".join(Path(p).name for p in other_tissue_peaks)
+                     + " (windows centred on summits, those overlapping a positive dropped)")
+    if gc_matched:
+        parts.append(f"gc_matched: {gc_matched:g} genome window(s) per positive matching the positives' GC content "
+                     f"({neg.GC_BINS} bins), overlapping no positive")
+    if shuffled:
+        parts.append(f"shuffled: {shuffled} dinucleotide shuffle(s) of each positive window")
+    return "\n".join(f"- {part}" for part in parts)
+
+
 def train(spec: dict | str | os.PathLike[str], genome_fasta: str | os.PathLike[str],
-          positives: Sequence[str | os.PathLike[str]], negatives: Sequence[str | os.PathLike[str]],
+          positives: Sequence[str | os.PathLike[str]], negatives: Sequence[RegionFile],
           out_dir: str | os.PathLike[str], width: int, val_chroms: Sequence[str], test_chroms: Sequence[str],
           seed: int = 1, threads: int | None = None, tissue: str = "tissue",
-          card_template: str | os.PathLike[str] = CARD_TEMPLATE) -> dict[str, dict[str, float]]:
+          card_template: str | os.PathLike[str] = CARD_TEMPLATE, *,
+          closed_orthologs: Sequence[str | os.PathLike[str]] = (),
+          other_tissue_peaks: Sequence[str | os.PathLike[str]] = (), gc_matched: float = 0.0,
+          shuffled: int = 0) -> dict[str, dict[str, float]]:
     """Train a tissue CNN and write ``model.keras``, ``metrics.tsv``, ``history.tsv``,
-    ``heldout_predictions.tsv`` and ``card.md`` into ``out_dir`` (each atomically).
+    ``heldout_predictions.tsv``, ``windows.tsv`` and ``card.md`` into ``out_dir`` (each atomically).
 
     Parameters
     ----------
@@ -276,28 +404,32 @@ def train(spec: dict | str | os.PathLike[str], genome_fasta: str | os.PathLike[s
         Reference genome FASTA with its ``.fai`` (built when missing).
     positives, negatives
         narrowPeak files of the tissue's OCRs (windows centred on summits); BED files of negative regions
-        (windows centred on midpoints).
+        (windows centred on midpoints), kind ``bed``, or ``(kind, BED)`` pairs.
     width
         Window length in bp; must equal the spec's ``input_length``.
     val_chroms, test_chroms
-        Held-out chromosomes; every other chromosome trains.
+        Held-out chromosomes (of windows of every kind); every other chromosome trains.
     seed, threads
-        Random seed (weights, shuffling, dropout) and intra-op threads (``None``: TensorFlow's default).
+        Random seed (weights, shuffling, dropout, generated negatives) and intra-op threads (``None``:
+        TensorFlow's default).
     tissue
         Name for the model card.
+    closed_orthologs, other_tissue_peaks, gc_matched, shuffled
+        More negative kinds: see :func:`load_windows`.
 
     Returns
     -------
     dict
-        Per split: ``n_pos``, ``n_neg``, ``auroc``, ``auprc`` of RC-averaged scores (NaN without both classes).
+        Per split: ``n_pos``, ``n_neg``, ``auroc``, ``auprc`` of RC-averaged scores (NaN without both classes),
+        and the same against each negative kind alone (:func:`score_metrics`).
 
     Raises
     ------
     InputError
         ``width`` differs from the spec's input length; a chromosome is both validation and test; the training
-        chromosomes lack positives or negatives; plus the errors of reading peaks, BED, spec and genome.
+        chromosomes lack positives or negatives; plus the errors of :func:`load_windows` and of reading the spec.
     """
-    from .model import configure_tensorflow, count_params, flops_per_sequence, load_spec, save_model
+    from .model import configure_tensorflow, load_spec, save_model
     from .scoring import predict_rc_average
 
     spec_source = spec if not isinstance(spec, dict) else None
@@ -307,7 +439,9 @@ def train(spec: dict | str | os.PathLike[str], genome_fasta: str | os.PathLike[s
         raise InputError(f"--width {width} differs from the model's input_length {spec['input_length']}",
                          spec_source)
     out = Path(out_dir)
-    windows, report = load_windows(genome_fasta, positives, negatives, width)
+    windows, report = load_windows(genome_fasta, positives, negatives, width, closed_orthologs=closed_orthologs,
+                                   other_tissue_peaks=other_tissue_peaks, gc_matched=gc_matched, shuffled=shuffled,
+                                   seed=seed)
     splits = assign_splits(windows.chroms, val_chroms, test_chroms)
     train_labels = windows.labels[splits == "train"]
     if not _has_both_classes(train_labels):
@@ -315,7 +449,6 @@ def train(spec: dict | str | os.PathLike[str], genome_fasta: str | os.PathLike[s
                          f"{int((train_labels == 0).sum())} negative windows; both are needed "
                          "(check --val-chroms/--test-chroms against the genome's chromosome names)")
     configure_tensorflow(threads)
-    import tensorflow as tf
 
     from .encoding import one_hot
 
@@ -326,44 +459,58 @@ def train(spec: dict | str | os.PathLike[str], genome_fasta: str | os.PathLike[s
     model, history, best_epoch = fit(spec, x, y, seed)
     batch = max(256, spec["training"]["batch_size"])
     scores = {name: predict_rc_average(model, x[name], batch) for name in SPLITS}
-    metrics = {name: {"n_pos": int(y[name].sum()), "n_neg": int((y[name] == 0).sum()),
-                      "auroc": auroc(y[name], scores[name]), "auprc": auprc(y[name], scores[name])}
-               for name in SPLITS}
+    kinds = np.array(windows.kinds, dtype=object)
+    negative_kinds = [kind for kind in report if kind != "positives"]
+    metrics = {name: score_metrics(y[name], scores[name], kinds[splits == name], negative_kinds) for name in SPLITS}
     for name in SPLITS:
-        log.info("%s: AUROC %s, AUPRC %s", name, _fmt(metrics[name]["auroc"]), _fmt(metrics[name]["auprc"]))
+        log.info("%s: AUROC %s, AUPRC %s; by negative kind: %s", name, _fmt(metrics[name]["auroc"]),
+                 _fmt(metrics[name]["auprc"]), ", ".join(
+                     f"{k} {_fmt(metrics[name][f'auroc_{k}'])}/{_fmt(metrics[name][f'auprc_{k}'])}"
+                     for k in negative_kinds))
 
     save_model(model, out / "model.keras")
-    _write_tsv(out / "metrics.tsv", METRICS_COLUMNS,
-               [[name, m["n_pos"], m["n_neg"], m["auroc"], m["auprc"]] for name, m in metrics.items()])
+    columns = [*METRICS_COLUMNS] + [f"{m}_{k}" for k in negative_kinds for m in ("n_neg", "auroc", "auprc")]
+    _write_tsv(out / "metrics.tsv", columns, [[name, *(m[c] for c in columns[1:])] for name, m in metrics.items()])
     _write_tsv(out / "history.tsv", HISTORY_COLUMNS,
                [[history[c][i] if c == "epoch" else float(history[c][i]) for c in HISTORY_COLUMNS]
                 for i in range(len(history["epoch"]))])
     heldout = []
     for name in ("validation", "test"):
         idx = np.flatnonzero(splits == name)
-        heldout += [[windows.names[i], windows.chroms[i], int(windows.labels[i]), float(s), name]
+        heldout += [[windows.names[i], windows.chroms[i], int(windows.labels[i]), float(s), name, windows.kinds[i]]
                     for i, s in zip(idx, scores[name])]
     _write_tsv(out / "heldout_predictions.tsv", HELDOUT_COLUMNS, heldout)
+    counts = _window_counts(report, windows, splits)
+    _write_tsv(out / "windows.tsv", WINDOWS_COLUMNS, counts)
 
-    rows = "\n".join(f"| {name} | {m['n_pos']} | {m['n_neg']} | {_fmt(m['auroc'])} | {_fmt(m['auprc'])} |"
-                     for name, m in metrics.items())
-    dropped = "\n".join(f"| {kind} | " + " | ".join(str(r[k]) for k in ("regions", "kept", "off_contig",
-                                                                         "missing_chrom", "too_many_n")) + " |"
-                        for kind, r in report.items())
-    import keras
-
+    by_kind = [[name, k, m["n_pos"], m[f"n_neg_{k}"], m[f"auroc_{k}"], m[f"auprc_{k}"]]
+               for name, m in metrics.items() for k in negative_kinds if m[f"n_neg_{k}"]]
     fields = {
-        "tissue": tissue, "spec_name": spec["name"], "spec_description": spec["description"] or "-",
-        "input_length": spec["input_length"], "n_params": f"{count_params(spec):,}",
-        "flops": f"{flops_per_sequence(spec):,}", "windows_table": dropped, "metrics_table": rows,
+        "tissue": tissue, "genome": Path(genome_fasta).name, "seed": seed, "threads": threads or "default",
+        "windows_table": _markdown_rows(counts), "kind_metrics_table": _markdown_rows(by_kind),
+        "metrics_table": _markdown_rows([[name, m["n_pos"], m["n_neg"], m["auroc"], m["auprc"]]
+                                         for name, m in metrics.items()]),
         "val_chroms": ", ".join(val_chroms) or "none", "test_chroms": ", ".join(test_chroms) or "none",
         "positives": ", ".join(Path(p).name for p in positives),
-        "negatives": ", ".join(Path(p).name for p in negatives), "genome": Path(genome_fasta).name,
-        "seed": seed, "threads": threads or "default", "epochs_run": len(history["epoch"]), "best_epoch": best_epoch,
-        **{f"training_{k}": v for k, v in spec["training"].items()},
+        "negatives": _negatives_text(negatives, closed_orthologs, other_tissue_peaks, gc_matched, shuffled),
+        "epochs_run": len(history["epoch"]), "best_epoch": best_epoch,
+    }
+    with atomic_writer(out / "card.md") as handle:
+        handle.write(_card(Path(card_template), {**fields, **_spec_and_versions(spec)}))
+    return metrics
+
+
+def _spec_and_versions(spec: dict) -> dict[str, object]:
+    """Model card fields of the architecture, training settings and library versions."""
+    import keras
+    import tensorflow as tf
+
+    from .model import count_params, flops_per_sequence
+
+    return {
+        "spec_name": spec["name"], "spec_description": spec["description"] or "-",
+        "input_length": spec["input_length"], "n_params": f"{count_params(spec):,}",
+        "flops": f"{flops_per_sequence(spec):,}", **{f"training_{k}": v for k, v in spec["training"].items()},
         "tensorflow_version": tf.__version__, "keras_version": keras.__version__,
         "python_version": platform.python_version(), "numpy_version": np.__version__,
     }
-    with atomic_writer(out / "card.md") as handle:
-        handle.write(_card(Path(card_template), fields))
-    return metrics

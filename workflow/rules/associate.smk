@@ -1,6 +1,7 @@
 # Stage 4: per OCR, phenotype ~ predicted activity by PGLS (BM) or phyloglm, permulation p-values, BH FDR.
-# OCRs are scattered into association.chunks slices (a killed run redoes at most the running chunks) and
-# gathered with FDR over all of them; the table is byte-identical whatever the chunk count.
+# OCRs are scattered into association.chunks slices and gathered with FDR over all of them; the table is
+# byte-identical whatever the chunk count. Each chunk checkpoints its finished OCR blocks and permulation
+# rounds in chunks/{chunk}.checkpoint/ (not an output, so a killed or timed-out job's rerun resumes from it).
 
 
 rule associate_chunk:
@@ -22,15 +23,16 @@ rule associate_chunk:
         min_fraction=config["association"]["min_species_fraction"],
         species=predictions_species_option,
         chunks=ASSOCIATION_CHUNKS,
+        checkpoint=lambda wc: f"{RESULTS}/{wc.tissue}/{wc.trait}/chunks/{wc.chunk}.checkpoint",
     log:
         f"logs/{{tissue}}/{{trait}}/associate_{{chunk}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{tissue}}/{{trait}}/associate_{{chunk}}.tsv"
     threads: 1
     resources:
-        # Measured 161 MB on the demo (646 OCRs); the matrix is held as float64 (gzip ~ 1/4 of it): 20x the
-        # compressed size plus 500 MB covers 400,000 OCRs x 241 species (~0.8 GB of float64).
-        mem_mb=lambda wc, input: 500 + int(20 * input.size_mb),
+        # The matrix is read 20,000 OCRs at a time: memory does not grow with it (measured: 161 MB on the
+        # demo; see benchmarks/association_memory.py for 400,000 OCRs x 241 species).
+        mem_mb=1500,
         runtime=lambda wc, input: 60 + int(60 * input.size_mb / ASSOCIATION_CHUNKS),
     conda:
         "../../envs/associate.yaml"
@@ -39,7 +41,7 @@ rule associate_chunk:
         " --trait {wildcards.trait} --trait-type {params.trait_type}{params.covariates} --permulations {params.permulations}"
         " --max-permulations {params.max_permulations} --perm-test {params.perm_test} --seed {params.seed}"
         " --min-species-fraction {params.min_fraction} --chunk {wildcards.chunk} --chunks {params.chunks}"
-        " --out {output} 2> {log}"
+        " --checkpoint {params.checkpoint} --out {output} 2> {log}"
 
 
 rule associate:
@@ -58,6 +60,35 @@ rule associate:
         "../../envs/associate.yaml"
     shell:
         "tacit gather --parts {input} --out {output.tsv} --parquet {output.parquet} 2> {log}"
+
+
+rule species_report:
+    input:
+        matrix=predictions_of,
+        tree=config["tree"],
+        phenotypes=config["phenotypes"],
+    output:
+        report(
+            f"{RESULTS}/{{tissue}}/{{trait}}/species.tsv",
+            caption="../report/species.rst",
+            category="{tissue}",
+            subcategory="{trait}",
+        ),
+    params:
+        trait_type=lambda wc: TRAITS[wc.trait]["type"],
+        covariates=lambda wc: "".join(f" --covariate {c}" for c in TRAITS[wc.trait].get("covariates", [])),
+        species=predictions_species_option,
+    log:
+        f"logs/{{tissue}}/{{trait}}/species_report.log",
+    resources:
+        mem_mb=500,
+        runtime=10,
+    conda:
+        "../../envs/associate.yaml"
+    shell:
+        "tacit species-report --matrix {input.matrix} {params.species} --tree {input.tree}"
+        " --phenotypes {input.phenotypes} --trait {wildcards.trait} --trait-type {params.trait_type}{params.covariates}"
+        " --out {output} 2> {log}"
 
 
 rule recovery:

@@ -34,6 +34,7 @@ localrules:
     plot_association,
     plot_top_ocrs,
     recovery,
+    species_report,
 
 
 ALIGNMENT = config["alignment"]["format"]
@@ -43,9 +44,13 @@ _n_groups = min(config["orthologs"].get("species_groups", 1), len(SPECIES))
 SPECIES_GROUPS = [SPECIES[g::_n_groups] for g in range(_n_groups)]  # interleaved, in tree order
 
 
-def region_files_mb(input):
-    """Size of a training job's region files (peaks and negatives, not the genome), in MB."""
-    return sum(Path(p).stat().st_size for p in [input.peaks, *input.negatives]) / 1e6
+def region_files_mb(wildcards, input):
+    """Size of a training job's region files (peaks, BED negatives, other tissues' peaks; not the genome), in MB;
+    the peaks count once more per generated negative (GC-matched, shuffled) per positive."""
+    entry = config["tissues"][wildcards.tissue]
+    copies = 1 + entry.get("gc_matched_negatives", 0) + entry.get("shuffled_negatives", 0)
+    files = [*input.negatives, *input.closed_orthologs, *input.other_tissue_peaks]
+    return (Path(input.peaks).stat().st_size * copies + sum(Path(p).stat().st_size for p in files)) / 1e6
 
 
 def ortholog_qc_parts(wildcards):
@@ -124,7 +129,7 @@ def all_outputs():
         out += [f"{RESULTS}/{tissue}/plots/{name}.png" for name in ("training", "roc_pr")]
     for tissue in TISSUES:
         for trait in TRAITS:
-            out.append(f"{RESULTS}/{tissue}/{trait}/associations.tsv")
+            out += [f"{RESULTS}/{tissue}/{trait}/{name}.tsv" for name in ("associations", "species")]
             out += [f"{RESULTS}/{tissue}/{trait}/plots/{name}.png" for name in ("qq", "volcano", "top_ocrs")]
             if config.get("truth"):
                 out.append(f"{RESULTS}/{tissue}/{trait}/recovery.tsv")

@@ -29,7 +29,7 @@ rule score_orthologs:
 
 rule prediction_matrix:
     input:
-        peaks=tissue_option("peaks"),
+        peaks=rules.select_ocrs.output.peaks,
         scores=expand(
             f"{RESULTS}/{{{{tissue}}}}/scores/{{species}}.part{{part}}.tsv", species=SPECIES, part=range(SCORING_PARTS)
         ),

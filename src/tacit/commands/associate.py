@@ -37,18 +37,34 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="split the OCRs into this many equal slices (1 is allowed) and write one chunk's table: no "
                    "fdr (tacit gather adds it over all chunks) and full-precision numbers")
     p.add_argument("--min-species-fraction", type=float, default=0.5)
+    p.add_argument("--checkpoint", metavar="DIR",
+                   help="save finished OCR blocks and permulation rounds here; a rerun with the same inputs and "
+                   "settings resumes from it (the directory is removed once --out is written)")
+    p.add_argument("--checkpoint-interval", type=float, default=300.0, metavar="SECONDS",
+                   help="inside a long permulation round, save at most this often (default: 300)")
+    p.add_argument("--block-rows", type=int, default=20000,
+                   help="OCRs read and fitted at a time: memory follows this, results do not (default: 20000)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..association import AssociationSettings, associate, write_associations
-    from ..tables import read_matrix, read_phenotypes
+    from ..checkpoint import Checkpoint
+    from ..tables import MatrixFile, read_phenotypes
     from ..tree import read_tree
 
+    if args.block_rows < 1:
+        raise InputError(f"--block-rows must be at least 1, not {args.block_rows}")
     tree = read_tree(args.tree)
     trait = read_phenotypes(args.phenotypes, args.trait, binary=args.trait_type == "binary")
-    matrix = read_matrix(args.matrix, args.species)
+    covariates = None
+    if args.covariate:
+        import pandas as pd
+
+        covariates = pd.concat({name: read_phenotypes(args.phenotypes, name)
+                                for name in args.covariate}, axis=1)
+    matrix = MatrixFile(args.matrix, args.species)  # validated in full here, read block by block later
     settings = AssociationSettings(
         permulations=args.permulations,
         max_permulations=args.max_permulations,
@@ -56,18 +72,35 @@ def run(args: argparse.Namespace) -> int:
         min_species_fraction=args.min_species_fraction,
         perm_test=args.perm_test,
         trait_type=args.trait_type,
+        block_rows=args.block_rows,
     )
-    covariates = None
-    if args.covariate:
-        import pandas as pd
-
-        covariates = pd.concat({name: read_phenotypes(args.phenotypes, name)
-                                for name in args.covariate}, axis=1)
     chunked = args.chunks is not None
     n_chunks = args.chunks if chunked else 1
     if n_chunks < 1 or not 0 <= args.chunk < n_chunks:
         raise InputError(f"--chunk {args.chunk} is not one of 0..{n_chunks - 1} (--chunks {n_chunks})")
-    table = associate(matrix, tree, trait, settings, covariates, chunk=(args.chunk, n_chunks), fdr=not chunked)
+    checkpoint = None
+    if args.checkpoint:
+        checkpoint = Checkpoint(args.checkpoint, _fingerprint(matrix, tree, trait, covariates, settings,
+                                                              (args.chunk, n_chunks)), args.checkpoint_interval)
+    table = associate(matrix, tree, trait, settings, covariates, chunk=(args.chunk, n_chunks), fdr=not chunked,
+                      checkpoint=checkpoint)
     write_associations(table, args.out, exact=chunked)
+    if checkpoint is not None:
+        checkpoint.remove()
     log.info("wrote %s: %d OCRs, %d tested", args.out, len(table), int((table["status"] == "ok").sum()))
     return 0
+
+
+def _fingerprint(matrix, tree, trait, covariates, settings, chunk) -> str:  # noqa: ANN001
+    """Identity of everything a checkpoint's saved state depends on."""
+    import dataclasses
+    import hashlib
+    import json
+
+    parts = {
+        "matrix": matrix.digest, "tree": tree.to_newick(digits=17), "chunk": list(chunk),
+        "trait": trait.sort_index().to_json(double_precision=15),
+        "covariates": None if covariates is None else covariates.sort_index().to_json(double_precision=15),
+        "settings": dataclasses.asdict(settings),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()

@@ -1,4 +1,5 @@
-"""``tacit train``: train a tissue CNN on reference OCRs against negatives, holding out chromosomes."""
+"""``tacit train``: train a tissue CNN on reference OCRs against negatives of several kinds, holding out
+chromosomes."""
 
 from __future__ import annotations
 
@@ -11,16 +12,32 @@ log = logging.getLogger(__name__)
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train a tissue CNN (positives: OCR summits; negatives: BED) with chromosome hold-out",
-        description="Windows centred on OCR summits (positives) and on negative intervals' midpoints; chromosomes "
-        "in --val-chroms and --test-chroms are held out. Reverse-complement augmentation, balanced class weights, "
-        "Adam, early stopping on validation AUPRC. Writes model.keras, metrics.tsv, history.tsv, "
-        "heldout_predictions.tsv and card.md into --out-dir.",
+        help="train a tissue CNN (positives: OCR summits; negatives: BED, closed orthologs, other tissues' OCRs, "
+        "GC-matched windows, shuffled positives) with chromosome hold-out",
+        description="Windows centred on OCR summits (positives) against negatives of any combination of kinds "
+        "(at least one): BED intervals' midpoints, other tissues' OCR summits (those overlapping a positive "
+        "dropped), GC-matched genome windows, dinucleotide-shuffled positives. Chromosomes in --val-chroms and "
+        "--test-chroms are held out (windows of every kind). Reverse-complement augmentation, balanced class "
+        "weights, Adam, early stopping on validation AUPRC. Writes model.keras, metrics.tsv (AUROC, AUPRC per "
+        "split, overall and per negative kind), history.tsv, heldout_predictions.tsv, windows.tsv (windows per "
+        "kind, dropped by reason) and card.md into --out-dir.",
     )
     p.add_argument("--spec", required=True, help="model spec JSON (models/*.json)")
     p.add_argument("--genome", required=True, help="reference genome FASTA (indexed with .fai, built if missing)")
     p.add_argument("--positives", required=True, nargs="+", help="narrowPeak file(s) of the tissue's OCRs")
-    p.add_argument("--negatives", required=True, action="append", help="BED file of negative regions (repeatable)")
+    p.add_argument("--negatives", action="append", default=[], metavar="[KIND=]BED",
+                   help="BED file of negative regions, kind 'bed' unless named KIND= (lower case, digits, _) "
+                   "(repeatable)")
+    p.add_argument("--closed-orthologs", action="append", default=[], metavar="BED",
+                   help="BED of regions whose orthologs are closed in the tissue (kind closed_orthologs; repeatable)")
+    p.add_argument("--other-tissue-peaks", action="append", default=[], metavar="NARROWPEAK",
+                   help="other tissues' OCRs (kind other_tissue; those overlapping a positive are dropped; "
+                   "repeatable)")
+    p.add_argument("--gc-matched", type=float, default=0.0, metavar="N",
+                   help="GC-matched genome windows per positive, overlapping no positive (kind gc_matched; "
+                   "default 0)")
+    p.add_argument("--shuffled-positives", type=int, default=0, metavar="K",
+                   help="dinucleotide shuffles of each positive window (kind shuffled; default 0)")
     p.add_argument("--out-dir", required=True, help="output directory")
     p.add_argument("--width", type=int, default=500, help="window length, bp; must equal the spec's input_length")
     p.add_argument("--val-chroms", nargs="*", default=[], help="validation chromosomes (early stopping)")
@@ -32,9 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..negatives import named_region_file
     from ..training import train
 
-    metrics = train(args.spec, args.genome, args.positives, args.negatives, args.out_dir, args.width,
-                    args.val_chroms, args.test_chroms, seed=args.seed, threads=args.threads, tissue=args.tissue)
+    negatives = [named_region_file(value) for value in args.negatives]
+    metrics = train(args.spec, args.genome, args.positives, negatives, args.out_dir, args.width,
+                    args.val_chroms, args.test_chroms, seed=args.seed, threads=args.threads, tissue=args.tissue,
+                    closed_orthologs=args.closed_orthologs, other_tissue_peaks=args.other_tissue_peaks,
+                    gc_matched=args.gc_matched, shuffled=args.shuffled_positives)
     log.info("wrote %s (test AUROC %.4f, AUPRC %.4f)", args.out_dir, metrics["test"]["auroc"], metrics["test"]["auprc"])
     return 0
