@@ -17,7 +17,7 @@ import pandas as pd
 
 from .errors import InputError
 from .fdr import benjamini_hochberg
-from .permulation import PermulationSource, assign_by_order, conditional_pvalue, round_targets
+from .permulation import PermulationSource, conditional_pvalue, round_targets
 from .regression import ContrastPlan, contrast_plan, t_pvalue
 from .checkpoint import Checkpoint
 from .tables import MatrixFile, PredictionMatrix
@@ -393,19 +393,11 @@ def _permulate(fits: list[_Fit], source: PermulationSource, settings: Associatio
         groups: dict[int, list[_Fit]] = {}
         for fit in active:
             groups.setdefault(id(fit.plan), []).append(fit)
+        batches = [_Batch.of(members, settings.perm_test == "conditional") for members in groups.values()]
         for _, end, order in source.orders(done, target):
-            for members in groups.values():
+            for batch in batches:
                 # OCRs with the same species set share the permulated trait and its contrasts.
-                lead = members[0]
-                permuted = assign_by_order(order, lead.present, lead.y)
-                contrasts, _ = lead.plan.apply(permuted)
-                sumsq = np.einsum("ij,ij->j", contrasts, contrasts)
-                if lead.basis is not None:
-                    # Residual sum of squares given covariates; ux is already orthogonal to them.
-                    proj = lead.basis.T @ contrasts
-                    sumsq = sumsq - np.einsum("ij,ij->j", proj, proj)
-                for first in range(0, len(members), 256):
-                    _count(members[first : first + 256], contrasts, sumsq, settings.perm_test)
+                batch.count(order)
             if end < target:
                 rounds.save(state(end), force=False)  # inside a long round, every checkpoint interval
         done = target
@@ -423,34 +415,47 @@ def _permulate(fits: list[_Fit], source: PermulationSource, settings: Associatio
         table["perm_trials"][fit.index] = fit.trials
 
 
-def _count(fits: list[_Fit], contrasts: np.ndarray, sumsq: np.ndarray, perm_test: str) -> None:
-    """Add one block of permulations to the counts of ``fits``, which share one species set.
+@dataclass
+class _Batch:
+    """OCRs sharing one species set, laid out for :func:`tacit.kernels.permulation_counts`."""
 
-    ``contrasts`` are the ``(n-1, p)`` contrasts of the permulated traits and ``sumsq`` their column sums of
-    squares; each slope's t follows from the OCR's activity contrasts alone (RSS = S_yy - b^2 S_xx), so the
-    whole group costs one matrix product.
-    """
-    ux = np.stack([f.ux for f in fits])
-    sxx = np.einsum("ij,ij->i", ux, ux)[:, None]
-    coef = (ux @ contrasts) / sxx
-    rss = np.maximum(sumsq[None, :] - coef * coef * sxx, 0.0)
-    with np.errstate(divide="ignore"):
-        n_cov = 0 if fits[0].basis is None else fits[0].basis.shape[1]
-        stat = coef / np.sqrt(rss / (fits[0].plan.n_tips - 2 - n_cov) / sxx)
-    observed = np.array([[abs(f.stat)] for f in fits])
-    # Equal |t| counts as "as extreme"; the tolerance absorbs rounding when a permulation equals the data.
-    extreme = np.abs(stat) >= observed * (1 - 1e-9)
-    if perm_test == "conditional":
-        same_sign = np.sign(coef) == np.array([[np.sign(f.coef)] for f in fits])
-        counted = same_sign.sum(axis=1)
-        exceed = (extreme & same_sign).sum(axis=1)
-    else:
-        counted = np.zeros(len(fits), dtype=int)
-        exceed = extreme.sum(axis=1)
-    for fit, c, e in zip(fits, counted.tolist(), exceed.tolist()):
-        fit.counted += c
-        fit.exceed += e
-        fit.trials += contrasts.shape[1]
+    fits: list[_Fit]
+    local: np.ndarray
+    sorted_y: np.ndarray
+    op_index: np.ndarray
+    op_weight: np.ndarray
+    basis: np.ndarray
+    ux: np.ndarray
+    sxx: np.ndarray
+    observed: np.ndarray
+    sign: np.ndarray
+    df: float
+    conditional: bool
+
+    @classmethod
+    def of(cls, fits: list[_Fit], conditional: bool) -> "_Batch":
+        lead = fits[0]
+        local = np.full(len(lead.present), -1, dtype=np.int64)
+        local[lead.present] = np.arange(int(lead.present.sum()))
+        op_index, op_weight = lead.plan.flat_ops()
+        basis = lead.basis if lead.basis is not None else np.zeros((lead.plan.n_tips - 1, 0))
+        ux = np.ascontiguousarray(np.stack([f.ux for f in fits]))
+        return cls(fits, local, np.sort(lead.y), op_index, op_weight, np.ascontiguousarray(basis), ux,
+                   np.array([float(f.ux @ f.ux) for f in fits]), np.array([abs(f.stat) for f in fits]),
+                   np.array([np.sign(f.coef) for f in fits]), float(lead.plan.n_tips - 2 - basis.shape[1]),
+                   conditional)
+
+    def count(self, order: np.ndarray) -> None:
+        """Add the permulations of ``order`` (``(p, n_all)`` rank orders) to every OCR's counts."""
+        from .kernels import permulation_counts
+
+        exceed, counted = permulation_counts(order, self.local, self.sorted_y, self.op_index, self.op_weight,
+                                             self.basis, self.ux, self.sxx, self.observed, self.sign, self.df,
+                                             self.conditional)
+        for fit, e, c in zip(self.fits, exceed.tolist(), counted.tolist()):
+            fit.exceed += e
+            fit.counted += c if self.conditional else 0
+            fit.trials += order.shape[0]
 
 
 def write_associations(table: pd.DataFrame, path: str, exact: bool = False) -> None:

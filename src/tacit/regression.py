@@ -7,8 +7,8 @@ origin of ``C y`` on ``C x``, and the GLS residual sum of squares is that regres
 t-test with ``n - 2`` degrees of freedom. Polytomies need no resolution: contrasts are taken sequentially
 among the children, which is what zero-length branches from ``multi2di`` would give.
 
-The pass over the tree is compiled once per species subset into a :class:`ContrastPlan` (a list of
-pairwise combinations grouped by level), then applied to many columns at once (the observed trait and
+The pass over the tree is compiled once per species subset into a :class:`ContrastPlan` (the list of
+pairwise combinations in postorder, run by compiled loops), then applied to many columns at once (the trait and
 every permulation), so each fit costs O(n) per column with no n x n matrix.
 """
 
@@ -30,10 +30,11 @@ class ContrastPlan:
     ----------
     n_tips
         Number of tips used (the species subset).
-    levels
-        Per level, arrays ``(a, b, out, weight_a, weight_b, scale)``: rows ``a`` and ``b`` of the working
-        buffer combine into row ``out`` as ``weight_a * v[a] + weight_b * v[b]``; their contrast is
-        ``(v[a] - v[b]) * scale`` and is stored at contrast index ``out - n_tips``.
+    op_index, op_weight
+        ``(n_tips - 1, 3)`` arrays, one row per combination in postorder: int ``a, b, out`` and float
+        ``weight_a, weight_b, scale``. Rows ``a`` and ``b`` of the working buffer combine into row ``out`` as
+        ``weight_a * v[a] + weight_b * v[b]``; their contrast is ``(v[a] - v[b]) * scale``, stored at contrast
+        index ``out - n_tips``.
     root_row
         Buffer row holding the root (GLS mean) estimate.
     singular
@@ -41,9 +42,14 @@ class ContrastPlan:
     """
 
     n_tips: int
-    levels: tuple[tuple[np.ndarray, ...], ...]
+    op_index: np.ndarray
+    op_weight: np.ndarray
     root_row: int
     singular: bool
+
+    def flat_ops(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(op_index, op_weight)``, for compiled loops (:mod:`tacit.kernels`)."""
+        return self.op_index, self.op_weight
 
     def apply(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Contrasts and root estimates of ``values``.
@@ -60,16 +66,9 @@ class ContrastPlan:
         root
             ``(p,)`` GLS estimate of the root value (the phylogenetic mean).
         """
-        k, p = values.shape
-        buffer = np.empty((2 * k - 1, p))
-        buffer[:k] = values
-        contrasts = np.empty((k - 1, p))
-        for a, b, out, wa, wb, scale in self.levels:
-            va = buffer[a]
-            vb = buffer[b]
-            contrasts[out - k] = (va - vb) * scale[:, None]
-            buffer[out] = va * wa[:, None] + vb * wb[:, None]
-        return contrasts, buffer[self.root_row]
+        from .kernels import apply_plan
+
+        return apply_plan(np.asarray(values, dtype=np.float64), self.op_index, self.op_weight, self.root_row)
 
 
 def contrast_plan(tree: Tree, present: np.ndarray) -> ContrastPlan:
@@ -83,38 +82,14 @@ def contrast_plan(tree: Tree, present: np.ndarray) -> ContrastPlan:
     present
         ``(n_tips,)`` bool mask. The plan's tip order is the order of ``np.flatnonzero(present)``.
     """
-    tips = np.flatnonzero(present)
-    k = len(tips)
+    from .kernels import plan_ops
+
+    k = int(np.count_nonzero(present))
     if k < 2:
         raise ValueError("a contrast plan needs at least two tips")
-    row = np.full(tree.n_nodes, -1, dtype=np.int64)
-    extra = np.zeros(tree.n_nodes)
-    row[tips] = np.arange(k)
-    level = np.zeros(2 * k - 1, dtype=np.int64)
-    ops: list[tuple[int, int, int, float, float]] = []
-    next_row = k
-    length = tree.length
-    for node in tree.postorder():
-        if node < tree.n_tips:
-            continue
-        kids = [(row[c], length[c] + extra[c]) for c in tree.children[node] if row[c] >= 0]
-        if not kids:
-            continue
-        cur_row, cur_len = kids[0]
-        for r, ln in kids[1:]:
-            ops.append((int(cur_row), int(r), next_row, float(cur_len), float(ln)))
-            level[next_row] = 1 + max(level[cur_row], level[r])
-            total = cur_len + ln
-            cur_len = cur_len * ln / total if total > 0 else 0.0
-            cur_row = next_row
-            next_row += 1
-        row[node] = cur_row
-        extra[node] = cur_len
-    ops_arr = np.array(ops, dtype=float).reshape(-1, 5)
-    a = ops_arr[:, 0].astype(np.int64)
-    b = ops_arr[:, 1].astype(np.int64)
-    out = ops_arr[:, 2].astype(np.int64)
-    la, lb = ops_arr[:, 3], ops_arr[:, 4]
+    postorder, child_ptr, child_idx = _tree_arrays(tree)
+    a, b, out, la, lb, root_row = plan_ops(postorder, child_ptr, child_idx, tree.length, tree.n_tips,
+                                                  np.ascontiguousarray(present, dtype=np.bool_))
     total = la + lb
     singular = bool(np.any(total <= 0))
     safe = np.where(total > 0, total, 1.0)
@@ -122,12 +97,19 @@ def contrast_plan(tree: Tree, present: np.ndarray) -> ContrastPlan:
     wa = np.where(total > 0, lb / safe, 0.5)
     wb = np.where(total > 0, la / safe, 0.5)
     scale = np.where(total > 0, 1.0 / np.sqrt(safe), np.inf)
-    op_level = level[out]
-    levels = []
-    for lv in np.unique(op_level):
-        sel = op_level == lv
-        levels.append((a[sel], b[sel], out[sel], wa[sel], wb[sel], scale[sel]))
-    return ContrastPlan(k, tuple(levels), int(row[tree.root]), singular)
+    return ContrastPlan(k, np.column_stack([a, b, out]), np.column_stack([wa, wb, scale]), int(root_row), singular)
+
+
+def _tree_arrays(tree: Tree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Postorder and children (CSR: ``child_idx[child_ptr[v]:child_ptr[v + 1]]``) of ``tree``, cached on it."""
+    cached = tree.__dict__.get("_csr")
+    if cached is None:
+        counts = np.array([len(c) for c in tree.children], dtype=np.int64)
+        child_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        child_idx = np.array([c for kids in tree.children for c in kids], dtype=np.int64)
+        cached = (tree.postorder(), child_ptr, child_idx)
+        tree.__dict__["_csr"] = cached
+    return cached
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ rule associate_chunk:
         f"logs/{{tissue}}/{{trait}}/associate_{{chunk}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{tissue}}/{{trait}}/associate_{{chunk}}.tsv"
-    threads: 1
+    threads: 2
     resources:
         # The matrix is read 20,000 OCRs at a time: memory does not grow with it (measured: 161 MB on the
         # demo; see benchmarks/association_memory.py for 400,000 OCRs x 241 species).
@@ -41,7 +41,7 @@ rule associate_chunk:
         " --trait {wildcards.trait} --trait-type {params.trait_type}{params.covariates} --permulations {params.permulations}"
         " --max-permulations {params.max_permulations} --perm-test {params.perm_test} --seed {params.seed}"
         " --min-species-fraction {params.min_fraction} --chunk {wildcards.chunk} --chunks {params.chunks}"
-        " --checkpoint {params.checkpoint} --out {output} 2> {log}"
+        " --checkpoint {params.checkpoint} --threads {threads} --out {output} 2> {log}"
 
 
 rule associate:

@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "settings resumes from it (the directory is removed once --out is written)")
     p.add_argument("--checkpoint-interval", type=float, default=300.0, metavar="SECONDS",
                    help="inside a long permulation round, save at most this often (default: 300)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for the permulation loop (results do not depend on it; default: 1)")
     p.add_argument("--block-rows", type=int, default=20000,
                    help="OCRs read and fitted at a time: memory follows this, results do not (default: 20000)")
     p.set_defaults(func=run)
@@ -56,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.block_rows < 1:
         raise InputError(f"--block-rows must be at least 1, not {args.block_rows}")
+    if args.threads < 1:
+        raise InputError(f"--threads must be at least 1, not {args.threads}")
+    import numba
+
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     tree = read_tree(args.tree)
     trait = read_phenotypes(args.phenotypes, args.trait, binary=args.trait_type == "binary")
     covariates = None
