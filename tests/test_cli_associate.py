@@ -106,6 +106,7 @@ def test_reference_case_through_the_cli(tmp_path):
 
 @pytest.mark.parametrize("kind, trait, perms", [("continuous", "size", "200"), ("binary", "flag", "5")])
 def test_chunked_run_gathers_to_the_same_bytes(tmp_path, kind, trait, perms):
+    """Chunks, threads and blocks change how the work is split, never a byte of the table."""
     import numpy as np
 
     rng = np.random.default_rng(7)
@@ -126,6 +127,9 @@ def test_chunked_run_gathers_to_the_same_bytes(tmp_path, kind, trait, perms):
               "--seed", "3"]
     whole = tmp_path / "whole.tsv"
     assert tacit("associate", *common, "--out", whole).returncode == 0
+    threaded = tmp_path / "threaded.tsv"  # the compiled permulation loop on 2 threads: the same bytes
+    assert tacit("associate", *common, "--threads", "2", "--block-rows", "4", "--out", threaded).returncode == 0
+    assert threaded.read_bytes() == whole.read_bytes()
     for n_chunks in (1, 3):  # the workflow always scatters, also into one chunk
         parts = []
         for k in range(n_chunks):
