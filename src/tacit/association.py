@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -254,9 +255,10 @@ class RoundState:
     def restore(self) -> dict[str, np.ndarray] | None:
         return None if self.checkpoint is None else self.checkpoint.running(self.block)
 
-    def save(self, state: dict[str, np.ndarray | int], force: bool = True) -> None:
+    def save(self, state: Callable[[], dict[str, np.ndarray | int]], force: bool = True) -> None:
+        """Save ``state()`` (built only when a save happens) at round ends, or when the interval is due."""
         if self.checkpoint is not None and (force or self.checkpoint.due()):
-            self.checkpoint.save_running(self.block, state)
+            self.checkpoint.save_running(self.block, state())
 
 
 TESTED = ("ok", "alpha_at_bound")  # statuses whose p-values enter the FDR (phyloglm reports alpha at bound)
@@ -399,10 +401,10 @@ def _permulate(fits: list[_Fit], source: PermulationSource, settings: Associatio
                 # OCRs with the same species set share the permulated trait and its contrasts.
                 batch.count(order)
             if end < target:
-                rounds.save(state(end), force=False)  # inside a long round, every checkpoint interval
+                rounds.save(lambda: state(end), force=False)  # inside a long round, every checkpoint interval
         done = target
         active = [f for f in active if f.exceed < settings.resolve_count]
-        rounds.save(state(done))
+        rounds.save(lambda: state(done))
         log.info(
             "permulations: %d per OCR done, %d OCRs unresolved (%.1f s)", done, len(active), time.monotonic() - started
         )

@@ -179,6 +179,7 @@ def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], sourc
                settings: "object", table: dict[str, np.ndarray], rounds: "RoundState") -> None:
     maximum = max(settings.max_permulations or settings.permulations, settings.permulations)
     keys = list(ocrs)
+    ordinals = {key: i for i, key in enumerate(keys)}
     flat = [ocr for key in keys for ocr in ocrs[key]]
     key_of = {id(ocr): key for key in keys for ocr in ocrs[key]}
     counters = ("exceed", "counted", "trials", "failed")
@@ -204,14 +205,15 @@ def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], sourc
                 **{name: np.array([getattr(o, name) for o in flat], dtype=np.int64) for name in counters}}
 
     started, fits = time.monotonic(), 0
+    resumed_groups = set(finished_groups)
     for target in round_targets(settings.permulations, maximum):
         if target <= done:
             continue
         for key, members in active.items():
             group = groups[key]
             group.accept_until(source, target, settings.max_draws_per_permulation * maximum)
-            ordinal = keys.index(key)
-            if ordinal in finished_groups:
+            ordinal = ordinals[key]
+            if ordinal in resumed_groups:
                 continue  # done before the run was resumed
             for fg in group.accepted[done:target]:
                 y_perm = fg.astype(float)
@@ -233,12 +235,12 @@ def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], sourc
                         ocr.counted += 1
                         ocr.exceed += int(extreme)
             finished_groups.append(ordinal)
-            rounds.save(state(), force=False)  # inside a long round, every checkpoint interval
-        done, finished_groups = target, []
+            rounds.save(state, force=False)  # inside a long round, every checkpoint interval
+        done, finished_groups, resumed_groups = target, [], set()
         active = {key: [o for o in members if o.exceed < settings.resolve_count and not groups[key].exhausted]
                   for key, members in active.items()}
         active = {key: members for key, members in active.items() if members}
-        rounds.save(state())
+        rounds.save(state)
         log.info("binary permulations: %d per OCR done, %d OCRs unresolved (%.1f s)", done,
                  sum(map(len, active.values())), time.monotonic() - started)
         if not active:
