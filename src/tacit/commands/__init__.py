@@ -40,3 +40,34 @@ def check_qc_options(args: argparse.Namespace) -> None:
         raise InputError("--qc needs --species (the species column of the QC table)")
     if args.species:
         check_species_name(args.species)
+
+
+def add_association_inputs(p: argparse.ArgumentParser) -> None:
+    """The inputs of an association: matrix (and TACIT species file), tree, phenotypes, trait, its type and
+    covariates; ``--out``."""
+    p.add_argument("--matrix", required=True, help="prediction matrix: TACIT format (with --species) or predictions.tsv.gz")
+    p.add_argument("--species", help="TACIT species file, one Genus_species per line, in matrix column order")
+    p.add_argument("--tree", required=True, help="Newick tree with branch lengths")
+    p.add_argument("--phenotypes", required=True, help="CSV with a 'species' column and one column per trait")
+    p.add_argument("--trait", required=True, help="trait column of --phenotypes")
+    p.add_argument("--out", required=True, help="output TSV")
+    p.add_argument("--covariate", action="append", default=[], metavar="NAME",
+                   help="phenotype column added to the model after activity (repeatable); the trait stays the "
+                   "permulated variable")
+    p.add_argument("--trait-type", choices=("continuous", "binary"), default="continuous")
+
+
+def read_association_inputs(args: argparse.Namespace):  # -> (Tree, pd.Series, pd.DataFrame | None)
+    """The tree, the known trait values and the covariates (species x columns, or None) of
+    :func:`add_association_inputs`."""
+    import pandas as pd
+
+    from ..tables import read_phenotypes
+    from ..tree import read_tree
+
+    tree = read_tree(args.tree)
+    trait = read_phenotypes(args.phenotypes, args.trait, binary=args.trait_type == "binary")
+    covariates = None
+    if args.covariate:
+        covariates = pd.concat({name: read_phenotypes(args.phenotypes, name) for name in args.covariate}, axis=1)
+    return tree, trait, covariates

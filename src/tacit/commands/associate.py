@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from . import add_association_inputs, read_association_inputs
+
 log = logging.getLogger(__name__)
 
 
@@ -18,16 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "optimum) for 0/1 traits; permulation p-values (Saputra et al. 2021; binary permulations keep the number "
         "of foreground species and clades) in adaptive rounds, and Benjamini-Hochberg FDR.",
     )
-    p.add_argument("--matrix", required=True, help="prediction matrix: TACIT format (with --species) or predictions.tsv.gz")
-    p.add_argument("--species", help="TACIT species file, one Genus_species per line, in matrix column order")
-    p.add_argument("--tree", required=True, help="Newick tree with branch lengths")
-    p.add_argument("--phenotypes", required=True, help="CSV with a 'species' column and one column per trait")
-    p.add_argument("--trait", required=True, help="trait column of --phenotypes")
-    p.add_argument("--out", required=True, help="output TSV")
-    p.add_argument("--covariate", action="append", default=[], metavar="NAME",
-                   help="phenotype column added to the model after activity (repeatable); the trait stays the "
-                   "permulated variable")
-    p.add_argument("--trait-type", choices=("continuous", "binary"), default="continuous")
+    add_association_inputs(p)
     p.add_argument("--permulations", type=int, default=0, help="first round of permulations per OCR (0: none)")
     p.add_argument("--max-permulations", type=int, help="adaptive rounds grow tenfold up to this (default: --permulations)")
     p.add_argument("--perm-test", choices=("conditional", "two-sided"), default="conditional")
@@ -53,8 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..association import AssociationSettings, associate, write_associations
     from ..checkpoint import Checkpoint
-    from ..tables import MatrixFile, read_phenotypes
-    from ..tree import read_tree
+    from ..tables import MatrixFile
 
     if args.block_rows < 1:
         raise InputError(f"--block-rows must be at least 1, not {args.block_rows}")
@@ -63,14 +55,7 @@ def run(args: argparse.Namespace) -> int:
     import numba
 
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
-    tree = read_tree(args.tree)
-    trait = read_phenotypes(args.phenotypes, args.trait, binary=args.trait_type == "binary")
-    covariates = None
-    if args.covariate:
-        import pandas as pd
-
-        covariates = pd.concat({name: read_phenotypes(args.phenotypes, name)
-                                for name in args.covariate}, axis=1)
+    tree, trait, covariates = read_association_inputs(args)
     matrix = MatrixFile(args.matrix, args.species)  # validated in full here, read block by block later
     settings = AssociationSettings(
         permulations=args.permulations,
