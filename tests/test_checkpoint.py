@@ -108,7 +108,7 @@ def kill_after(monkeypatch, module, name, calls):
 
 @pytest.mark.parametrize("kind,module,name", [
     ("continuous", association._Batch, "count"),  # one call per species set and block of permulations
-    ("binary", binary, "fit_phyloglm"),  # one call per fit
+    ("binary", binary, "_permulation_fits"),  # one call per species set and round
 ])
 def test_a_killed_run_resumes_to_the_same_table(tmp_path, monkeypatch, kind, module, name):
     # Binary fits are slow (phyloglm per OCR and permulation): a smaller case.

@@ -25,8 +25,9 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 SNAKEMAKE = shutil.which("snakemake", path=str(BIN)) or "snakemake"
-TABLES = ("predictions.tsv.gz", "predictions.parquet", "brain_size/associations.tsv", "brain_size/associations.parquet", "model/metrics.tsv", "model/heldout_predictions.tsv",
-          "orthologs/qc.tsv", "sequences_qc.tsv")
+TABLES = ("predictions.tsv.gz", "predictions.parquet", "brain_size/associations.tsv", "brain_size/associations.parquet",
+          "social/associations.tsv", "model/metrics.tsv", "model/heldout_predictions.tsv", "orthologs/qc.tsv",
+          "sequences_qc.tsv")
 
 
 def reference_of(maf: Path) -> str:
@@ -119,6 +120,9 @@ def test_outputs(finished):
     assert observed.std() > 0.05  # the model discriminates: scores are not one constant
     assoc = pd.read_csv(results / "brain_size" / "associations.tsv", sep="\t")
     assert (assoc["status"] == "ok").sum() > 0.5 * len(assoc)
+    binary = pd.read_csv(results / "social" / "associations.tsv", sep="\t")  # the demo's 0/1 trait (phyloglm)
+    tested = binary["status"].isin(["ok", "alpha_at_bound"])
+    assert tested.sum() > 0.5 * len(binary) and binary.loc[tested, "perm_pvalue"].between(0, 1).all()
     metrics = pd.read_csv(results / "model" / "metrics.tsv", sep="\t").set_index("split")
     assert metrics.loc["test", "auroc"] > 0.75
     recovery = pd.read_csv(results / "brain_size" / "recovery.tsv", sep="\t")

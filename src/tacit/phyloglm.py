@@ -40,6 +40,7 @@ from scipy import optimize, stats
 from scipy.linalg import lapack
 from scipy.special import expit
 
+from . import logistic_kernels
 from .tree import Tree
 
 BTOL = 10.0
@@ -92,6 +93,7 @@ class TreeGeometry:
     parent_of: np.ndarray
     bounds: tuple[int, ...]
     parent_row: tuple[np.ndarray, ...]
+    row_tip: np.ndarray | None = None  # (n_nodes,) tip in each storage row, -1 for internal nodes
 
 
 def tree_geometry(tree: Tree, dense: bool | None = None) -> TreeGeometry:
@@ -119,9 +121,12 @@ def tree_geometry(tree: Tree, dense: bool | None = None) -> TreeGeometry:
     row[order] = np.arange(tree.n_nodes)
     parent_of = row[tree.parent[order[:-1]]]
     parent_row = tuple(parent_of[a:b] for a, b in zip(bounds[:-1], bounds[1:]))
+    row_tip = np.full(tree.n_nodes, -1, dtype=np.int64)
+    row_tip[row[:n]] = np.arange(n)
     return TreeGeometry(n_tips=n, tmax=tmax, distance=distance, tip_row=row[:n].copy(),
-                        root_row=int(row[tree.root]), length=tree.length[order[:-1]].astype(float),
-                        age=tmax - depth[order], parent_of=parent_of, bounds=tuple(bounds), parent_row=parent_row)
+                        root_row=int(row[tree.root]), length=np.ascontiguousarray(tree.length[order[:-1]], dtype=float),
+                        age=np.ascontiguousarray(tmax - depth[order], dtype=float), parent_of=parent_of,
+                        bounds=tuple(bounds), parent_row=parent_row, row_tip=row_tip)
 
 
 def _shared_depth(tree: Tree, depth: np.ndarray) -> np.ndarray:
@@ -507,6 +512,9 @@ class _Objective:
         # Unit of each slope: the change that moves the linear predictor by 1 across the data.
         self.slope_unit = 1.0 / np.ptp(x[:, 1:], axis=0)
         self.n_evaluations = 0
+        self.x = np.ascontiguousarray(x, dtype=float)
+        self._work = logistic_kernels.workspace(len(geom.age), self.dk)
+        self._grad, self._info = np.zeros(self.dk + 1), np.empty((self.dk, self.dk))
         self._forced: dict[int, bool] = {}
         self._values: dict[bytes, float] = {}  # values already computed, by theta
 
@@ -539,17 +547,25 @@ class _Objective:
             return -math.inf
         key = theta.tobytes()
         if key not in self._values:
-            self.n_evaluations += 1
-            self._remember(key, penalised_loglik(self.geom, self.x, self.y, theta[: self.dk],
-                                                 math.exp(-theta[-1]), below=self.below(theta))[0])
+            self._remember(key, self._evaluate(theta, None))
         return self._values[key]
 
     def gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        self.n_evaluations += 1
-        value, _, grad = penalised_loglik(self.geom, self.x, self.y, theta[: self.dk], math.exp(-theta[-1]),
-                                          grad=True, below=self.below(theta))
+        grad = np.zeros(self.dk + 1)
+        value = self._evaluate(theta, grad)
         self._remember(theta.tobytes(), value)
         return value, grad
+
+    def _evaluate(self, theta: np.ndarray, grad: np.ndarray | None) -> float:
+        """The compiled :func:`tacit.logistic_kernels.evaluate` (equal to :func:`penalised_loglik`, tested)."""
+        self.n_evaluations += 1
+        force = np.full(len(self.y), -1, dtype=np.int8)
+        for i, side in self.forced.items():
+            force[i] = 1 if side else 0
+        value, _ = logistic_kernels.evaluate(*_kernel_tree(self.geom), self.x, self.y, np.ascontiguousarray(theta),
+                                             grad is not None, self._grad if grad is None else grad, self._info,
+                                             *self._work, force)
+        return value
 
     def _remember(self, key: bytes, value: float) -> None:
         if len(self._values) > 256:
@@ -598,18 +614,16 @@ class _Objective:
 # --------------------------------------------------------------------------------------- maximisation
 # A climb stops when the slopes move the linear predictor by less than this across the data: it is heading
 # for the ridge slopes = 0, whose optimum is then found exactly (L-BFGS-B would zigzag across the cusp).
-_RIDGE_NEAR = 1e-3
+_RIDGE_NEAR = logistic_kernels.RIDGE_NEAR
 # A tip sits on its kink when |mu_i - p| is below this (L-BFGS-B stalls there within ~1e-14).
 _KINK_TOL = 1e-7
 # Stationarity tolerance on the gradient of the penalised log-likelihood (log-likelihood units per unit of
 # beta or of log(1/alpha)).
 _GTOL = 1e-3
 # One-sided derivatives are taken over this step (theta units); a rise steeper than _RISE leaves a kink.
-_PROBE = 1e-7
-_RISE = 1e-6
-# L-BFGS-B stopping rules: relative change of the objective, projected gradient.
-_FTOL = 1e-13
-_PGTOL = 1e-7
+_PROBE, _RISE = logistic_kernels.PROBE, logistic_kernels.RISE
+# L-BFGS-B stopping rules: relative change of the objective, projected gradient (the compiled climb's too).
+_FTOL, _PGTOL = logistic_kernels.FTOL, logistic_kernels.PGTOL
 # A climb that has tried this many points beyond |x beta| = btol hands over to the constrained polish.
 _WALL_HITS = 5
 # phyloglm's optim() takes central differences with steps of 1e-3 (its default ndeps).
@@ -848,7 +862,8 @@ def _stationary(obj: _Objective, theta: np.ndarray) -> bool:
 
 # ---------------------------------------------------------------------------------------------- fit
 def fit_phyloglm(tree: Tree | TreeGeometry, x: np.ndarray, y: np.ndarray, covariates: np.ndarray | None = None,
-                 *, btol: float = BTOL, log_alpha_bound: float = LOG_ALPHA_BOUND) -> LogisticFit:
+                 *, btol: float = BTOL, log_alpha_bound: float = LOG_ALPHA_BOUND, exact: bool = False
+                 ) -> LogisticFit:
     """Fit ``y ~ x (+ covariates)`` by phylogenetic logistic regression (phyloglm ``logistic_MPLE``).
 
     Parameters
@@ -864,6 +879,8 @@ def fit_phyloglm(tree: Tree | TreeGeometry, x: np.ndarray, y: np.ndarray, covari
         Optional ``(n, c)`` extra columns; an intercept is always added.
     btol, log_alpha_bound
         phyloglm's bounds on ``|x beta|`` and on ``|log(1/alpha) - log(Tmax)|``.
+    exact
+        Always use the general maximiser (see Notes); by default the compiled climb settles the fits it can.
 
     Returns
     -------
@@ -875,7 +892,9 @@ def fit_phyloglm(tree: Tree | TreeGeometry, x: np.ndarray, y: np.ndarray, covari
     -----
     Starts where phyloglm starts and climbs to the local maximum (L-BFGS-B with analytic gradients), with
     the special cases of the module docstring: the cusp at slopes = 0 is maximised exactly, and the bound
-    ``|x beta| <= btol`` is treated as a constraint rather than a wall.
+    ``|x beta| <= btol`` is treated as a constraint rather than a wall. The compiled climb of
+    :mod:`tacit.logistic_kernels` runs first and settles the fits whose maximum is smooth and interior (or
+    the ridge with every side falling); the others go to the general maximiser.
     """
     geom = tree if isinstance(tree, TreeGeometry) else tree_geometry(tree)
     y = np.asarray(y, dtype=float)
@@ -893,11 +912,107 @@ def fit_phyloglm(tree: Tree | TreeGeometry, x: np.ndarray, y: np.ndarray, covari
         raise ValueError("y must be 0/1")
     if y.min() == y.max():
         return _not_fitted("one_class", n, dk)
-    if np.any(np.ptp(design[:, 1:], axis=0) == 0) or np.linalg.matrix_rank(design) < dk:
+    if singular_design(design):
         return _not_fitted("singular_design", n, dk)
     obj = _Objective(geom, design, y, btol, log_alpha_bound)
+    if not exact:
+        fast = _fit_compiled(obj)
+        if fast is not None:
+            return fast
     theta = _maximise(obj, _glm_start(design, y, btol))
     return _summarise(obj, theta)
+
+
+def singular_design(design: np.ndarray) -> bool:
+    """A constant column besides the intercept, or collinear columns: phyloglm cannot fit it."""
+    return bool(np.any(np.ptp(design[:, 1:], axis=0) == 0) or np.linalg.matrix_rank(design) < design.shape[1])
+
+
+def _kernel_tree(geom: TreeGeometry) -> tuple[np.ndarray, ...]:
+    return geom.row_tip, geom.tip_row, geom.length, geom.age, geom.parent_of
+
+
+def _fit_compiled(obj: _Objective) -> LogisticFit | None:
+    """The compiled climb (:mod:`tacit.logistic_kernels`) when it settles the fit, else None."""
+    dk = obj.dk
+    theta, se = np.zeros(dk + 1), np.zeros(dk)
+    rows = len(obj.geom.age)
+    lo, hi = obj.lam_bounds
+    code, penalised, loglik, used = logistic_kernels.fit_one(
+        *_kernel_tree(obj.geom), np.ascontiguousarray(obj.x), obj.y, lo, hi, obj.lam_start, obj.btol, theta, se,
+        *logistic_kernels.workspace(rows, dk))
+    if code != logistic_kernels.SETTLED:
+        return None
+    beta, z = theta[:dk], theta[:dk] / se
+    at_bound = bool(theta[-1] > hi - _ALPHA_WARN_MARGIN or theta[-1] < lo + _ALPHA_WARN_MARGIN)
+    pvalue = 2.0 * stats.norm.sf(np.abs(z))
+    return LogisticFit(coef=float(beta[1]), se=float(se[1]), z=float(z[1]), pvalue=float(pvalue[1]),
+                       intercept=float(beta[0]), intercept_se=float(se[0]), alpha=math.exp(-theta[-1]),
+                       penalised_loglik=penalised, loglik=loglik, converged=True, alpha_at_bound=at_bound,
+                       status="alpha_at_bound" if at_bound else "ok", n_species=len(obj.y), coefficients=beta.copy(),
+                       std_errors=se, mean_tip_height=obj.geom.tmax, n_evaluations=int(used))
+
+
+@dataclass(frozen=True)
+class BatchFits:
+    """Fits of :func:`fit_batch`, one entry per pair: the predictor's coefficient, its standard error,
+    Wald ``z`` and ``p``, and the status (as :attr:`LogisticFit.status`)."""
+
+    coef: np.ndarray
+    se: np.ndarray
+    z: np.ndarray
+    pvalue: np.ndarray
+    status: np.ndarray
+    exact: int  # pairs the compiled climb handed to the exact maximiser
+
+
+def fit_batch(geom: TreeGeometry, xs: np.ndarray, ys: np.ndarray, pairs: np.ndarray,
+              covariates: np.ndarray | None = None, *, btol: float = BTOL,
+              log_alpha_bound: float = LOG_ALPHA_BOUND) -> BatchFits:
+    """:func:`fit_phyloglm` of ``ys[j] ~ xs[i] (+ covariates)`` for each pair ``(i, j)``, on threads.
+
+    Every data set must have both classes and a full-rank design (callers check this once per predictor
+    and response). The compiled climb runs for all pairs in parallel (``numba.set_num_threads``); a pair it
+    does not settle is fitted by the exact maximiser, so the result equals :func:`fit_phyloglm`'s.
+
+    Parameters
+    ----------
+    geom
+        Geometry of the tree of the species fitted (tip order = columns of ``xs``, ``ys``).
+    xs, ys
+        ``(m, n)`` predictors and ``(r, n)`` 0/1 responses.
+    pairs
+        ``(P, 2)`` int rows ``(i, j)``.
+    covariates
+        Optional ``(n, c)``.
+    """
+    xs = np.ascontiguousarray(xs, dtype=float)
+    ys = np.ascontiguousarray(ys, dtype=float)
+    pairs = np.ascontiguousarray(pairs, dtype=np.int64).reshape(-1, 2)
+    n = geom.n_tips
+    cov = np.zeros((n, 0)) if covariates is None else np.ascontiguousarray(
+        np.asarray(covariates, dtype=float).reshape(n, -1))
+    dk = 2 + cov.shape[1]
+    count = len(pairs)
+    theta, se = np.zeros((count, dk + 1)), np.ones((count, dk))
+    code, value, used = np.zeros(count, dtype=np.int64), np.zeros((count, 2)), np.zeros(count, dtype=np.int64)
+    centre = math.log(geom.tmax)
+    lo, hi = centre - log_alpha_bound, centre + log_alpha_bound
+    if count:
+        logistic_kernels.fit_pairs(*_kernel_tree(geom), xs, ys, cov, pairs, lo, hi, centre, btol, theta, se, code,
+                                   value, used)
+    coef, coef_se = theta[:, 1].copy(), se[:, 1].copy()
+    z = coef / coef_se
+    pvalue = 2.0 * stats.norm.sf(np.abs(z))
+    near = (theta[:, -1] > hi - _ALPHA_WARN_MARGIN) | (theta[:, -1] < lo + _ALPHA_WARN_MARGIN)
+    status = np.where(near, "alpha_at_bound", "ok").astype(object)
+    redo = np.flatnonzero(code != logistic_kernels.SETTLED)
+    for t in redo.tolist():
+        i, j = pairs[t]
+        fit = fit_phyloglm(geom, xs[i], ys[j], None if covariates is None else cov, btol=btol,
+                           log_alpha_bound=log_alpha_bound, exact=True)
+        coef[t], coef_se[t], z[t], pvalue[t], status[t] = fit.coef, fit.se, fit.z, fit.pvalue, fit.status
+    return BatchFits(coef=coef, se=coef_se, z=z, pvalue=pvalue, status=status, exact=len(redo))
 
 
 def _summarise(obj: _Objective, theta: np.ndarray) -> LogisticFit:

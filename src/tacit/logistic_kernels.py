@@ -1,0 +1,701 @@
+"""Compiled phylogenetic logistic regression (numba): the penalised likelihood of :mod:`tacit.phyloglm` and
+the climb to its maximum, for the fits that need no special treatment.
+
+:mod:`tacit.phyloglm` defines the model and holds the exact, general maximiser (L-BFGS-B plus the exact
+treatment of the kinks ``mu_i = p``, of the ridge ``slopes = 0`` and of the bound ``|x beta| = btol``).
+Here the same penalised log-likelihood and its gradient are written as scalar loops (the pruning pass of
+the latent chain and the three-point pass of the Firth penalty, both forward-differentiated), and a
+quasi-Newton climb runs from phyloglm's start. A fit is *settled* here only when that climb ends at a
+smooth interior maximum: projected gradient below tolerance, no tip within ``KINK_MARGIN`` of its kink, no
+iterate near the ridge, no trial point beyond ``btol``. The ridge case (the optimum is the cusp at slopes
+= 0, common on null data) is settled too when every side of it falls. Anything else returns a code that
+sends the fit to the exact maximiser, so the compiled path never changes which maximum is reported.
+
+Codes: 0 settled; 1 on the ridge but not settled there (or glm separated, so the start is on it); 2 a tip
+at its kink; 3 trials beyond ``btol``; 4 not converged; 5 the ridge, but a side rises; 6 non-finite value;
+7 an interior maximum, but the ridge holds a higher one (which maximum the general climb reaches depends on
+its path, so it decides).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+SETTLED, START_ON_RIDGE, AT_KINK, AT_WALL, NOT_CONVERGED, RIDGE_NOT_MAX, NOT_FINITE, RIDGE_HIGHER = range(8)
+# A settled maximum keeps every tip at least this far (in mu) from its kink mu_i = p.
+KINK_MARGIN = 1e-6
+# As tacit.phyloglm: a climb whose slopes move the linear predictor by less than this is on the ridge.
+RIDGE_NEAR = 1e-3
+# Projected-gradient tolerance of the climb, and the relative change of the objective that also ends it
+# (then the gradient must still be below STATIONARY).
+PGTOL = 1e-7
+FTOL = 1e-13
+STATIONARY = 1e-5
+MAX_ITER = 200
+# Trial points beyond |x beta| = btol are stepped back from (a line search halves its step); a climb that
+# keeps hitting that bound this many times, or settles within WALL_MARGIN of it, goes to the exact maximiser
+# (which treats the bound as a constraint).
+WALL_HITS = 30
+WALL_MARGIN = 1e-6
+# One-sided probes that test whether a side of the ridge rises (tacit.phyloglm's _PROBE and _RISE).
+PROBE = 1e-7
+RISE = 1e-6
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _expit(v: float) -> float:
+    if v >= 0.0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
+
+
+def workspace(rows: int, dk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Work arrays of :func:`evaluate` for a tree of ``rows`` nodes and ``dk`` coefficients."""
+    d = dk + 1
+    return np.empty((rows, 2, dk + 2)), np.empty((rows, dk + 2, d * (d + 1) // 2))
+
+
+@njit(cache=True, error_model="numpy")
+def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, grad, info, work_part, work_acc,
+             force):
+    """Penalised log-likelihood at ``theta = (beta, log(1/alpha))``; fills ``grad`` and ``info``.
+
+    Parameters
+    ----------
+    row_tip, tip_row, length, age, parent_of
+        The tree (:class:`tacit.phyloglm.TreeGeometry`; ``row_tip[r]`` is the tip in storage row ``r`` or
+        -1): rows are ordered children before parents, the root last.
+    x, y
+        ``(n, dk)`` design (intercept first) and 0/1 responses.
+    want_grad
+        Fill ``grad`` ``(dk + 1,)`` with the gradient (else left untouched).
+    info
+        ``(dk, dk)``: the Fisher information ``I`` (filled).
+    work_part, work_acc
+        Work space from :func:`workspace`.
+    force
+        ``(n,)`` int8: the branch of each tip's emission probabilities, 1 = ``mu < p``, 0 = ``mu >= p``,
+        -1 = by its ``mu`` (see :func:`tacit.phyloglm.penalised_loglik`).
+
+    Returns
+    -------
+    penalised, loglik
+        ``-inf`` where the value does not exist (an impossible latent state, ``I`` not positive definite).
+    """
+    n, dk = x.shape
+    kd = dk + 1  # derivative directions: beta, then log(1/alpha)
+    d = dk + 1  # P = [1, Z / g] in the three-point pass
+    nt = d * (d + 1) // 2  # packed upper triangle of a symmetric d x d block: (0,0), (0,1), .., (1,1), ..
+    rows = age.shape[0]
+    root = rows - 1
+    alpha = math.exp(-theta[dk])
+    mu = np.empty(n)
+    below = np.empty(n, dtype=np.bool_)
+    p = _fitted(theta, x, mu)
+    q = 1.0 - p
+    if not (p > 0.0 and q > 0.0):
+        return -math.inf, -math.inf
+    for i in range(n):
+        below[i] = mu[i] < p if force[i] < 0 else force[i] == 1
+    dp = np.zeros(kd)
+    if want_grad:
+        for i in range(n):
+            wi = mu[i] * (1.0 - mu[i])
+            for j in range(dk):
+                dp[j] += wi * x[i, j]
+        for j in range(dk):
+            dp[j] /= n
+    # One exponential per node: h = exp(-alpha age); the transformed tree uses exp(-2 alpha age) = h^2 and the
+    # chain exp(-alpha t) = h_child / h_parent (a branch's length is the difference of the ages).
+    h = np.empty(rows)
+    e2 = np.empty(rows)
+    for r in range(rows):
+        h[r] = math.exp(-alpha * age[r])
+        e2[r] = h[r] * h[r]
+
+    # ---- latent two-state chain, by pruning (values in [.., 0], derivatives in [.., 1:])
+    part = work_part
+    ncol = kd + 1 if want_grad else 1
+    for r in range(rows):
+        part[r, 0, 0] = 1.0
+        part[r, 1, 0] = 1.0
+        for c in range(1, ncol):
+            part[r, 0, c] = 0.0
+            part[r, 1, c] = 0.0
+    for i in range(n):
+        r = tip_row[i]
+        sign = 2.0 * y[i] - 1.0
+        rr = mu[i] / p
+        ss = (1.0 - mu[i]) / q
+        if below[i]:
+            part[r, 0, 0] = 1.0 - y[i]
+            part[r, 1, 0] = 1.0 - y[i] + sign * rr
+        else:
+            part[r, 0, 0] = y[i] - sign * ss
+            part[r, 1, 0] = y[i]
+        if want_grad:
+            wi = mu[i] * (1.0 - mu[i])
+            for j in range(kd):
+                dmu = wi * x[i, j] if j < dk else 0.0
+                if below[i]:
+                    part[r, 1, 1 + j] = sign * (dmu - rr * dp[j]) / p
+                else:
+                    part[r, 0, 1 + j] = -sign * (ss * dp[j] - dmu) / q
+    logscale = 0.0
+    scale = 1.0  # product of the scales since the last logarithm (kept within floating-point range)
+    for r in range(rows - 1):
+        s = part[r, 0, 0] + part[r, 1, 0]
+        if not s > 0.0:
+            return -math.inf, -math.inf
+        scale *= s
+        if scale < 1e-200 or scale > 1e200:
+            logscale += math.log(scale)
+            scale = 1.0
+        inv = 1.0 / s
+        for c in range(ncol):
+            part[r, 0, c] *= inv
+            part[r, 1, c] *= inv
+        l0 = part[r, 0, 0]
+        l1 = part[r, 1, 0]
+        pr = parent_of[r]
+        et = h[pr] / h[r]
+        c0 = q * l0 + p * l1
+        m0 = c0 * (1.0 - et) + et * l0
+        m1 = c0 * (1.0 - et) + et * l1
+        if want_grad:
+            deta = length[r] * et * alpha
+            for k in range(kd):
+                dc = q * part[r, 0, 1 + k] + p * part[r, 1, 1 + k] + (l1 - l0) * dp[k]
+                dm0 = dc * (1.0 - et) + et * part[r, 0, 1 + k]
+                dm1 = dc * (1.0 - et) + et * part[r, 1, 1 + k]
+                if k == dk:
+                    dm0 += (l0 - c0) * deta
+                    dm1 += (l1 - c0) * deta
+                part[pr, 0, 1 + k] = part[pr, 0, 1 + k] * m0 + part[pr, 0, 0] * dm0
+                part[pr, 1, 1 + k] = part[pr, 1, 1 + k] * m1 + part[pr, 1, 0] * dm1
+        part[pr, 0, 0] *= m0
+        part[pr, 1, 0] *= m1
+    total = q * part[root, 0, 0] + p * part[root, 1, 0]
+    if not total > 0.0:
+        return -math.inf, -math.inf
+    loglik = math.log(total) + logscale + math.log(scale)
+    if want_grad:
+        for k in range(kd):
+            grad[k] = (q * part[root, 0, 1 + k] + p * part[root, 1, 1 + k]
+                       + dp[k] * (part[root, 1, 0] - part[root, 0, 0])) / total
+
+    # ---- Firth penalty log det(I) / 2 by the three-point pass on the transformed tree
+    ia = np.empty(nt, dtype=np.int64)
+    ib = np.empty(nt, dtype=np.int64)
+    t = 0
+    for a in range(d):
+        for b in range(a, d):
+            ia[t] = a
+            ib[t] = b
+            t += 1
+    acc = work_acc
+    for r in range(rows):
+        if row_tip[r] < 0:
+            for c in range(ncol):
+                for t in range(nt):
+                    acc[r, c, t] = 0.0
+    root_ratio = math.sqrt(q / p)
+    vec = np.empty(d)
+    dvec = np.zeros((kd, d))
+    dtl = np.zeros(kd)
+    for i in range(n):
+        r = tip_row[i]
+        pr = parent_of[r]
+        mi = mu[i]
+        w = mi * (1.0 - mi)
+        m = mi * root_ratio if below[i] else (1.0 - mi) / root_ratio
+        e_r = e2[r]
+        e_p = e2[pr]
+        ratio = w / (m * m)
+        tl = e_r * ratio - e_p
+        if not tl > 0.0:
+            return -math.inf, -math.inf
+        shrink = h[r]  # exp(-alpha age)
+        f = w / m * shrink
+        vec[0] = 1.0
+        for j in range(dk):
+            vec[1 + j] = f * x[i, j]
+        for t in range(nt):
+            acc[r, 0, t] = vec[ia[t]] * vec[ib[t]] / tl
+        if want_grad:
+            dm_dmu = root_ratio if below[i] else -1.0 / root_ratio
+            if below[i]:
+                dm_dp = -mi / (2.0 * p * p * root_ratio)
+            else:
+                dm_dp = (1.0 - mi) * root_ratio / (2.0 * q * q)
+            for k in range(kd):
+                dvec[k, 0] = 0.0
+                if k < dk:
+                    dmu = w * x[i, k]
+                    dw = (1.0 - 2.0 * mi) * dmu
+                    dm = dm_dmu * dmu + dm_dp * dp[k]
+                    dtl[k] = e_r * (dw / (m * m) - 2.0 * w / (m * m * m) * dm)
+                    dover = (dw / m - w / (m * m) * dm) * shrink
+                    for j in range(dk):
+                        dvec[k, 1 + j] = dover * x[i, j]
+                else:
+                    dtl[k] = 2.0 * alpha * (age[r] * e_r * ratio - age[pr] * e_p)
+                    for j in range(dk):
+                        dvec[k, 1 + j] = vec[1 + j] * alpha * age[r]
+                for t in range(nt):
+                    a = ia[t]
+                    b = ib[t]
+                    acc[r, 1 + k, t] = (dvec[k, a] * vec[b] + vec[a] * dvec[k, b] - acc[r, 0, t] * dtl[k]) / tl
+    dt = np.zeros(kd)
+    for r in range(rows - 1):
+        pr = parent_of[r]
+        if row_tip[r] >= 0:  # a tip's branch is already in its p p' / t
+            for c in range(ncol):
+                for t in range(nt):
+                    acc[pr, c, t] += acc[r, c, t]
+            continue
+        dt[dk] = 2.0 * alpha * (age[r] * e2[r] - age[pr] * e2[pr])
+        _add_branch(acc, r, pr, e2[r] - e2[pr], dt, ncol, d, ia, ib, False)
+    # The root edge, in place on the root's block.
+    dt[dk] = 2.0 * alpha * age[root] * e2[root]
+    _add_branch(acc, root, root, e2[root], dt, ncol, d, ia, ib, True)
+    t = 0
+    for a in range(d):
+        for b in range(a, d):
+            if a > 0:
+                info[a - 1, b - 1] = acc[root, 0, t]
+                info[b - 1, a - 1] = acc[root, 0, t]
+            t += 1
+    logdet = _logdet_pd(info)
+    if not math.isfinite(logdet):
+        return -math.inf, loglik
+    if want_grad:
+        inv = np.linalg.inv(info)
+        for k in range(kd):
+            tr = 0.0
+            for t in range(nt):
+                a = ia[t]
+                b = ib[t]
+                if a > 0:
+                    tr += inv[a - 1, b - 1] * acc[root, 1 + k, t] * (1.0 if a == b else 2.0)
+            grad[k] += 0.5 * tr
+    value = loglik + 0.5 * logdet
+    if not math.isfinite(value):  # e.g. mu rounding to 0 or 1 far beyond btol (error_model="numpy")
+        return -math.inf, loglik
+    return value, loglik
+
+
+@njit(cache=True, error_model="numpy")
+def _add_branch(acc, r, pr, t, dt, ncol, d, ia, ib, replace):
+    """``acc[pr] += `` (``=`` if ``replace``) the packed block ``acc[r]`` seen through a branch of length
+    ``t`` (derivatives ``dt``): ``A - t a a' / (1 + t a_00)`` with ``a = A[:, 0]``."""
+    nt = ia.shape[0]
+    a0 = acc[r, 0, 0]
+    s = 1.0 + t * a0
+    rr = t / s
+    col = np.empty(d)  # a = A[:, 0]: packed entries (0, j) are the first d
+    for j in range(d):
+        col[j] = acc[r, 0, j]
+    dcol = np.empty(d)
+    for k in range(ncol - 1):
+        da0 = acc[r, 1 + k, 0]
+        dr = (dt[k] - rr * (dt[k] * a0 + t * da0)) / s
+        for j in range(d):
+            dcol[j] = acc[r, 1 + k, j]
+        for u in range(nt):
+            a = ia[u]
+            b = ib[u]
+            v = acc[r, 1 + k, u] - dr * col[a] * col[b] - rr * (dcol[a] * col[b] + col[a] * dcol[b])
+            if replace:
+                acc[pr, 1 + k, u] = v
+            else:
+                acc[pr, 1 + k, u] += v
+    for u in range(nt):
+        v = acc[r, 0, u] - rr * col[ia[u]] * col[ib[u]]
+        if replace:
+            acc[pr, 0, u] = v
+        else:
+            acc[pr, 0, u] += v
+
+
+@njit(cache=True, error_model="numpy")
+def _logdet_pd(m) -> float:
+    """``log det(m)`` by Cholesky, NaN when ``m`` is not positive definite (numba's cholesky raises)."""
+    n = m.shape[0]
+    lower = np.zeros((n, n))
+    out = 0.0
+    for j in range(n):
+        s = m[j, j]
+        for k in range(j):
+            s -= lower[j, k] * lower[j, k]
+        if not s > 0.0:
+            return math.nan
+        lower[j, j] = math.sqrt(s)
+        out += math.log(s)
+        for i in range(j + 1, n):
+            v = m[i, j]
+            for k in range(j):
+                v -= lower[i, k] * lower[j, k]
+            lower[i, j] = v / lower[j, j]
+    return out
+
+
+# ------------------------------------------------------------------------------------------ the climb
+@njit(cache=True, error_model="numpy")
+def glm_start(x, y, btol):
+    """phyloglm's start, as :func:`tacit.phyloglm._glm_start` (IRLS as R's ``glm.fit``); ``ok`` False when
+    glm separates (phyloglm then starts from slopes 0)."""
+    n, dk = x.shape
+    mu = np.empty(n)
+    eta = np.empty(n)
+    for i in range(n):
+        mu[i] = (y[i] + 0.5) / 2.0
+        eta[i] = math.log(mu[i] / (1.0 - mu[i]))
+    beta = np.zeros(dk)
+    dev_old = _deviance(y, mu)
+    for _ in range(25):
+        xtwx = np.zeros((dk, dk))
+        xtwz = np.zeros(dk)
+        bad = False
+        for i in range(n):
+            w = mu[i] * (1.0 - mu[i])
+            if not w > 0.0:
+                bad = True
+                break
+            z = eta[i] + (y[i] - mu[i]) / w
+            for a in range(dk):
+                xtwz[a] += x[i, a] * w * z
+                for b in range(dk):
+                    xtwx[a, b] += x[i, a] * w * x[i, b]
+        if bad or not math.isfinite(_logdet_pd(xtwx)):
+            break
+        beta = np.linalg.solve(xtwx, xtwz)
+        for i in range(n):
+            e = 0.0
+            for a in range(dk):
+                e += x[i, a] * beta[a]
+            eta[i] = e
+            mu[i] = _expit(e)
+        dev = _deviance(y, mu)
+        if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-8:
+            break
+        dev_old = dev
+    ok = True
+    for a in range(dk):
+        if not math.isfinite(beta[a]):
+            ok = False
+    if ok:
+        for i in range(n):
+            if not abs(eta[i]) < btol:
+                ok = False
+    return beta, ok
+
+
+@njit(cache=True, error_model="numpy")
+def _deviance(y, mu):
+    out = 0.0
+    for i in range(len(y)):
+        m = mu[i] if y[i] == 1.0 else 1.0 - mu[i]
+        if not m > 0.0:
+            return math.inf
+        out -= 2.0 * math.log(m)
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _spread(theta, x, dk):
+    """Largest ``|slope_j| * range(x_j)``: how far the slopes move the linear predictor across the data."""
+    out = 0.0
+    for j in range(1, dk):
+        out = max(out, abs(theta[j]) * _column_range(x, j))
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _column_range(x, j):
+    """``max - min`` of column ``j``."""
+    lo = math.inf
+    hi = -math.inf
+    for i in range(x.shape[0]):
+        lo = min(lo, x[i, j])
+        hi = max(hi, x[i, j])
+    return hi - lo
+
+
+@njit(cache=True, error_model="numpy")
+def _beyond_wall(theta, x, dk, btol):
+    for i in range(x.shape[0]):
+        e = 0.0
+        for j in range(dk):
+            e += x[i, j] * theta[j]
+        if abs(e) > btol:
+            return True
+    return False
+
+
+@njit(cache=True, error_model="numpy")
+def _fitted(theta, x, mu):
+    """Fill ``mu = expit(x beta)`` (``beta`` the first columns of ``theta``); returns ``p = mean(mu)``."""
+    n, dk = x.shape
+    p = 0.0
+    for i in range(n):
+        eta = 0.0
+        for j in range(dk):
+            eta += x[i, j] * theta[j]
+        mu[i] = _expit(eta)
+        p += mu[i]
+    return p / n
+
+
+@njit(cache=True, error_model="numpy")
+def _kink_distance(theta, x, dk):
+    """Smallest ``|mu_i - p|``: how far the nearest tip is from its kink."""
+    n = x.shape[0]
+    mu = np.empty(n)
+    p = _fitted(theta, x, mu)
+    out = math.inf
+    for i in range(n):
+        out = min(out, abs(mu[i] - p))
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _projected_gradient(g, theta, free, lo, hi):
+    """Largest gradient component on the free coordinates, but ``log(1/alpha)`` pushing out of its bounds."""
+    dk = len(theta) - 1
+    out = 0.0
+    for k in range(len(theta)):
+        if not free[k]:
+            continue
+        if k == dk and ((theta[k] <= lo and g[k] < 0.0) or (theta[k] >= hi and g[k] > 0.0)):
+            continue
+        out = max(out, abs(g[k]))
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol, stop_at_ridge,
+          work_part, work_acc, force):
+    """Projected BFGS ascent of the penalised log-likelihood over the coordinates ``free`` of ``theta``.
+
+    ``log(1/alpha)`` (the last coordinate) stays in ``[lo, hi]``; a trial beyond ``|x beta| = btol`` counts
+    as infeasible. Returns ``(code, value, n_evaluations)``; ``theta`` holds the last point.
+    """
+    dk = x.shape[1]
+    kd = dk + 1
+    info = np.empty((dk, dk))
+    g = np.zeros(kd)
+    g_new = np.zeros(kd)
+    trial = np.empty(kd)
+    value, _ = evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, True, g, info, work_part, work_acc,
+                        force)
+    n_eval = 1
+    if not math.isfinite(value):
+        return NOT_FINITE, value, n_eval
+    gnorm = 0.0
+    for k in range(kd):
+        if free[k]:
+            gnorm += g[k] * g[k]
+    # First step of unit length along the gradient, as L-BFGS-B's first iteration.
+    h = np.eye(kd) / max(math.sqrt(gnorm), 1e-300)
+    scaled = False
+    wall_hits = 0
+    direction = np.zeros(kd)
+    for _ in range(MAX_ITER):
+        # Active bound on log(1/alpha): fixed while the gradient pushes out of [lo, hi].
+        lam_fixed = (theta[dk] <= lo and g[dk] < 0.0) or (theta[dk] >= hi and g[dk] > 0.0)
+        if _projected_gradient(g, theta, free, lo, hi) < PGTOL:
+            return SETTLED, value, n_eval
+        # Ascent direction h g on the free, inactive coordinates.
+        slope = 0.0
+        for a in range(kd):
+            direction[a] = 0.0
+            if not free[a] or (a == dk and lam_fixed):
+                continue
+            for b in range(kd):
+                if free[b] and not (b == dk and lam_fixed):
+                    direction[a] += h[a, b] * g[b]
+            slope += direction[a] * g[a]
+        if not slope > 0.0:  # not an ascent direction: restart from the gradient
+            h = np.eye(kd)
+            scaled = False
+            for a in range(kd):
+                direction[a] = g[a] if free[a] and not (a == dk and lam_fixed) else 0.0
+        step = 1.0
+        accepted = False
+        for _ls in range(60):
+            for a in range(kd):
+                trial[a] = theta[a] + step * direction[a]
+            trial[dk] = min(max(trial[dk], lo), hi)
+            if _beyond_wall(trial, x, dk, btol):  # phyloglm's wall: an infeasible trial, step back
+                wall_hits += 1
+                if wall_hits >= WALL_HITS:
+                    return AT_WALL, value, n_eval
+                step *= 0.5
+                continue
+            new_value, _ = evaluate(row_tip, tip_row, length, age, parent_of, x, y, trial, True, g_new, info,
+                                    work_part, work_acc, force)
+            n_eval += 1
+            gain = 0.0
+            for a in range(kd):
+                gain += g[a] * (trial[a] - theta[a])
+            if math.isfinite(new_value) and new_value >= value + 1e-4 * gain:
+                accepted = True
+                break
+            step *= 0.5
+        if not accepted:  # no step gains beyond rounding: stationary or stuck
+            return (SETTLED if _projected_gradient(g, theta, free, lo, hi) < STATIONARY else NOT_CONVERGED), \
+                value, n_eval
+        s = trial - theta
+        yv = g - g_new  # the change of the gradient of -F, the function minimised
+        for a in range(kd):
+            if not free[a]:
+                yv[a] = 0.0  # fixed coordinates carry no curvature information
+        sy = 0.0
+        yy = 0.0
+        ss = 0.0
+        for a in range(kd):
+            sy += s[a] * yv[a]
+            yy += yv[a] * yv[a]
+            ss += s[a] * s[a]
+        old = value
+        for a in range(kd):
+            theta[a] = trial[a]
+            g[a] = g_new[a]
+        value = new_value
+        if stop_at_ridge and _spread(theta, x, dk) < RIDGE_NEAR:
+            return START_ON_RIDGE, value, n_eval
+        if sy > 1e-10 * math.sqrt(ss * yy):  # curvature condition, else keep h
+            if not scaled:
+                h = np.eye(kd) * (sy / yy)
+                scaled = True
+            hy = h @ yv
+            yhy = 0.0
+            for a in range(kd):
+                yhy += yv[a] * hy[a]
+            for a in range(kd):
+                for b in range(kd):
+                    h[a, b] += ((sy + yhy) * s[a] * s[b] / (sy * sy) - (hy[a] * s[b] + s[a] * hy[b]) / sy)
+        if abs(value - old) <= FTOL * max(abs(value), abs(old), 1.0):
+            return (SETTLED if _projected_gradient(g, theta, free, lo, hi) < STATIONARY else NOT_CONVERGED), \
+                value, n_eval
+    return NOT_CONVERGED, value, n_eval
+
+
+@njit(cache=True, error_model="numpy")
+def _ridge_start(theta, btol):
+    """The point of the ridge slopes = 0 below ``theta`` (intercept kept within ``btol``)."""
+    ridge = np.zeros(len(theta))
+    ridge[0] = min(max(theta[0], -btol), btol)
+    ridge[-1] = theta[-1]
+    return ridge
+
+
+@njit(cache=True, error_model="numpy")
+def _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, btol, work_part, work_acc, force):
+    """:func:`climb` over (intercept, log(1/alpha)) with every slope held at 0."""
+    free = np.zeros(len(ridge), dtype=np.bool_)
+    free[0] = True
+    free[-1] = True
+    return climb(row_tip, tip_row, length, age, parent_of, x, y, ridge, free, lo, hi, btol, False, work_part,
+                 work_acc, force)
+
+
+@njit(cache=True, error_model="numpy")
+def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, theta_out, se_out, work_part,
+            work_acc):
+    """Fit one data set; returns ``(code, penalised, loglik, n_evaluations)`` and fills ``theta_out``
+    (``beta``, ``log(1/alpha)``) and ``se_out`` when settled."""
+    dk = x.shape[1]
+    kd = dk + 1
+    beta, ok = glm_start(x, y, btol)
+    force = np.full(x.shape[0], -1, dtype=np.int8)
+    theta = np.empty(kd)
+    theta[:dk] = beta
+    theta[dk] = lam0
+    if not ok or _spread(theta, x, dk) == 0.0:
+        return START_ON_RIDGE, math.nan, math.nan, 0
+    free = np.ones(kd, dtype=np.bool_)
+    code, value, n_eval = climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol, True,
+                                work_part, work_acc, force)
+    if code == START_ON_RIDGE:
+        # The climb heads for the ridge slopes = 0: maximise on it over (intercept, log(1/alpha)) and keep
+        # that point when it is higher and no side of it rises (tacit.phyloglm._maximise's first branch).
+        ridge = _ridge_start(theta, btol)
+        code2, ridge_value, used = _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, btol,
+                                                work_part, work_acc, force)
+        n_eval += used
+        if code2 != SETTLED or not ridge_value >= value:
+            return START_ON_RIDGE, math.nan, math.nan, n_eval
+        info = np.empty((dk, dk))
+        g = np.zeros(kd)
+        probe = ridge.copy()
+        for j in range(1, dk):
+            for sign in (1.0, -1.0):
+                probe[:] = ridge
+                probe[j] = sign * PROBE / _column_range(x, j)
+                side, _ = evaluate(row_tip, tip_row, length, age, parent_of, x, y, probe, False, g, info,
+                                   work_part, work_acc, force)
+                n_eval += 1
+                if (side - ridge_value) / PROBE > RISE:
+                    return RIDGE_NOT_MAX, math.nan, math.nan, n_eval
+        theta[:] = ridge
+        value = ridge_value
+    elif code != SETTLED:
+        return code, math.nan, math.nan, n_eval
+    elif _kink_distance(theta, x, dk) < KINK_MARGIN:
+        return AT_KINK, math.nan, math.nan, n_eval
+    elif _beyond_wall(theta, x, dk, btol - WALL_MARGIN):
+        return AT_WALL, math.nan, math.nan, n_eval
+    else:
+        ridge = _ridge_start(theta, btol)
+        _, ridge_value, used = _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, btol,
+                                            work_part, work_acc, force)
+        n_eval += used
+        if not ridge_value < value:
+            return RIDGE_HIGHER, math.nan, math.nan, n_eval
+    info = np.empty((dk, dk))
+    g = np.zeros(kd)
+    penalised, loglik = evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, False, g, info, work_part,
+                                 work_acc, force)
+    if not math.isfinite(penalised):
+        return NOT_FINITE, math.nan, math.nan, n_eval
+    inv = np.linalg.inv(info)
+    for a in range(dk):
+        se_out[a] = math.sqrt(inv[a, a])
+    theta_out[:] = theta
+    return SETTLED, penalised, loglik, n_eval
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def fit_pairs(row_tip, tip_row, length, age, parent_of, xs, ys, covariates, pairs, lo, hi, lam0, btol,
+              theta_out, se_out, code_out, value_out, n_eval_out):
+    """:func:`fit_one` for each ``(predictor row, response row)`` in ``pairs``, in parallel.
+
+    ``xs`` ``(m, n)`` predictors, ``ys`` ``(r, n)`` responses, ``covariates`` ``(n, c)`` (``c`` may be 0);
+    outputs per pair: ``theta_out`` ``(P, dk + 1)``, ``se_out`` ``(P, dk)``, ``code_out``, ``value_out``
+    ``(P, 2)`` (penalised, loglik), ``n_eval_out``.
+    """
+    n = xs.shape[1]
+    c = covariates.shape[1]
+    dk = 2 + c
+    rows = age.shape[0]
+    for t in prange(pairs.shape[0]):
+        design = np.empty((n, dk))
+        for i in range(n):
+            design[i, 0] = 1.0
+            design[i, 1] = xs[pairs[t, 0], i]
+            for j in range(c):
+                design[i, 2 + j] = covariates[i, j]
+        work_part = np.empty((rows, 2, dk + 2))
+        work_acc = np.empty((rows, dk + 2, (dk + 1) * (dk + 2) // 2))
+        code, pen, ll, used = fit_one(row_tip, tip_row, length, age, parent_of, design, ys[pairs[t, 1]], lo, hi,
+                                      lam0, btol, theta_out[t], se_out[t], work_part, work_acc)
+        code_out[t] = code
+        value_out[t, 0] = pen
+        value_out[t, 1] = ll
+        n_eval_out[t] = used
