@@ -251,6 +251,8 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
                     b = ib[t]
                     acc[r, 1 + k, t] = (dvec[k, a] * vec[b] + vec[a] * dvec[k, b] - acc[r, 0, t] * dtl[k]) / tl
     dt = np.zeros(kd)
+    col = np.empty(d)
+    dcol = np.empty(d)
     for r in range(rows - 1):
         pr = parent_of[r]
         if row_tip[r] >= 0:  # a tip's branch is already in its p p' / t
@@ -259,10 +261,10 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
                     acc[pr, c, t] += acc[r, c, t]
             continue
         dt[dk] = 2.0 * alpha * (age[r] * e2[r] - age[pr] * e2[pr])
-        _add_branch(acc, r, pr, e2[r] - e2[pr], dt, ncol, d, ia, ib, False)
+        _add_branch(acc, r, pr, e2[r] - e2[pr], dt, ncol, d, ia, ib, False, col, dcol)
     # The root edge, in place on the root's block.
     dt[dk] = 2.0 * alpha * age[root] * e2[root]
-    _add_branch(acc, root, root, e2[root], dt, ncol, d, ia, ib, True)
+    _add_branch(acc, root, root, e2[root], dt, ncol, d, ia, ib, True, col, dcol)
     t = 0
     for a in range(d):
         for b in range(a, d):
@@ -290,17 +292,16 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
 
 
 @njit(cache=True, error_model="numpy")
-def _add_branch(acc, r, pr, t, dt, ncol, d, ia, ib, replace):
+def _add_branch(acc, r, pr, t, dt, ncol, d, ia, ib, replace, col, dcol):
     """``acc[pr] += `` (``=`` if ``replace``) the packed block ``acc[r]`` seen through a branch of length
-    ``t`` (derivatives ``dt``): ``A - t a a' / (1 + t a_00)`` with ``a = A[:, 0]``."""
+    ``t`` (derivatives ``dt``): ``A - t a a' / (1 + t a_00)`` with ``a = A[:, 0]``. ``col`` and ``dcol``
+    (``(d,)``) are work space: no allocation per node."""
     nt = ia.shape[0]
     a0 = acc[r, 0, 0]
     s = 1.0 + t * a0
     rr = t / s
-    col = np.empty(d)  # a = A[:, 0]: packed entries (0, j) are the first d
-    for j in range(d):
+    for j in range(d):  # a = A[:, 0]: packed entries (0, j) are the first d
         col[j] = acc[r, 0, j]
-    dcol = np.empty(d)
     for k in range(ncol - 1):
         da0 = acc[r, 1 + k, 0]
         dr = (dt[k] - rr * (dt[k] * a0 + t * da0)) / s
@@ -479,11 +480,13 @@ def _projected_gradient(g, theta, free, lo, hi):
 
 @njit(cache=True, error_model="numpy")
 def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol, stop_at_ridge,
-          work_part, work_acc, force):
+          work_part, work_acc, force, h):
     """Projected BFGS ascent of the penalised log-likelihood over the coordinates ``free`` of ``theta``.
 
     ``log(1/alpha)`` (the last coordinate) stays in ``[lo, hi]``; a trial beyond ``|x beta| = btol`` counts
-    as infeasible. Returns ``(code, value, n_evaluations)``; ``theta`` holds the last point.
+    as infeasible. ``h`` ``(dk + 1, dk + 1)`` is the inverse-curvature estimate: all zero to start with a
+    unit step along the gradient (as L-BFGS-B), else used as given; it holds the final estimate on return.
+    Returns ``(code, value, n_evaluations)``; ``theta`` holds the last point.
     """
     dk = x.shape[1]
     kd = dk + 1
@@ -500,9 +503,9 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
     for k in range(kd):
         if free[k]:
             gnorm += g[k] * g[k]
-    # First step of unit length along the gradient, as L-BFGS-B's first iteration.
-    h = np.eye(kd) / max(math.sqrt(gnorm), 1e-300)
-    scaled = False
+    scaled = h[0, 0] != 0.0 or h[kd - 1, kd - 1] != 0.0
+    if not scaled:  # first step of unit length along the gradient, as L-BFGS-B's first iteration
+        h[:, :] = np.eye(kd) / max(math.sqrt(gnorm), 1e-300)
     wall_hits = 0
     direction = np.zeros(kd)
     for _ in range(MAX_ITER):
@@ -521,7 +524,7 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
                     direction[a] += h[a, b] * g[b]
             slope += direction[a] * g[a]
         if not slope > 0.0:  # not an ascent direction: restart from the gradient
-            h = np.eye(kd)
+            h[:, :] = np.eye(kd)
             scaled = False
             for a in range(kd):
                 direction[a] = g[a] if free[a] and not (a == dk and lam_fixed) else 0.0
@@ -571,7 +574,7 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
             return START_ON_RIDGE, value, n_eval
         if sy > 1e-10 * math.sqrt(ss * yy):  # curvature condition, else keep h
             if not scaled:
-                h = np.eye(kd) * (sy / yy)
+                h[:, :] = np.eye(kd) * (sy / yy)
                 scaled = True
             hy = h @ yv
             yhy = 0.0
@@ -596,13 +599,22 @@ def _ridge_start(theta, btol):
 
 
 @njit(cache=True, error_model="numpy")
-def _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, btol, work_part, work_acc, force):
-    """:func:`climb` over (intercept, log(1/alpha)) with every slope held at 0."""
-    free = np.zeros(len(ridge), dtype=np.bool_)
+def _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, btol, work_part, work_acc, force,
+                 h_main):
+    """:func:`climb` over (intercept, log(1/alpha)) with every slope held at 0, starting from the main
+    climb's curvature estimate ``h_main`` in those two coordinates (the surface there is much the same)."""
+    kd = len(ridge)
+    free = np.zeros(kd, dtype=np.bool_)
     free[0] = True
     free[-1] = True
+    h = np.zeros((kd, kd))
+    for a in (0, kd - 1):
+        for b in (0, kd - 1):
+            h[a, b] = h_main[a, b]
+    if not (h[0, 0] > 0.0 and h[kd - 1, kd - 1] > 0.0 and h[0, 0] * h[kd - 1, kd - 1] > h[0, kd - 1] ** 2):
+        h[:, :] = 0.0  # not positive definite: start afresh
     return climb(row_tip, tip_row, length, age, parent_of, x, y, ridge, free, lo, hi, btol, False, work_part,
-                 work_acc, force)
+                 work_acc, force, h)
 
 
 @njit(cache=True, error_model="numpy")
@@ -620,14 +632,15 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
     if not ok or _spread(theta, x, dk) == 0.0:
         return START_ON_RIDGE, math.nan, math.nan, 0
     free = np.ones(kd, dtype=np.bool_)
+    h = np.zeros((kd, kd))
     code, value, n_eval = climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol, True,
-                                work_part, work_acc, force)
+                                work_part, work_acc, force, h)
     if code == START_ON_RIDGE:
         # The climb heads for the ridge slopes = 0: maximise on it over (intercept, log(1/alpha)) and keep
         # that point when it is higher and no side of it rises (tacit.phyloglm._maximise's first branch).
         ridge = _ridge_start(theta, btol)
         code2, ridge_value, used = _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, btol,
-                                                work_part, work_acc, force)
+                                                work_part, work_acc, force, h)
         n_eval += used
         if code2 != SETTLED or not ridge_value >= value:
             return START_ON_RIDGE, math.nan, math.nan, n_eval
@@ -654,7 +667,7 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
     else:
         ridge = _ridge_start(theta, btol)
         _, ridge_value, used = _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, btol,
-                                            work_part, work_acc, force)
+                                            work_part, work_acc, force, h)
         n_eval += used
         if not ridge_value < value:
             return RIDGE_HIGHER, math.nan, math.nan, n_eval
