@@ -62,6 +62,12 @@ def test_schema_rejects(edit, phrase):
     (lambda c: c["tissues"]["demo_tissue"].update(other_tissue_negatives=["liver"]), "'liver'"),
     (lambda c: c["tissues"]["demo_tissue"].update(other_tissue_negatives=["demo_tissue"]), "'demo_tissue'"),
     (lambda c: c["tissues"]["demo_tissue"].update(negatives=[]), "no negatives"),
+    (lambda c: c["tissues"]["demo_tissue"].update(species_peaks={"Homo_sapiens": "resources/demo/peaks.narrowPeak"}),
+     "'Homo_sapiens'"),
+    (lambda c: c["tissues"]["demo_tissue"].update(species_peaks={"Simia_referens": "resources/demo/peaks.narrowPeak"}),
+     "other than the reference"),
+    (lambda c: c["tissues"]["demo_tissue"].update(species_peaks={"Simia_niger": "niger.narrowPeak"}),
+     "niger.narrowPeak"),
     (lambda c: c.update(reference="Homo_sapiens"), "Homo_sapiens"),
     (lambda c: c.update(genomes="resources/demo/genomes/{species}.fasta"), "species"),
 ])

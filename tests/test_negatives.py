@@ -199,3 +199,69 @@ def test_score_metrics_by_kind():
     assert m["n_neg_other_tissue"] == 2 and m["auroc_other_tissue"] == pytest.approx(2 / 4)
     assert m["auroc_shuffled"] == 1.0 and m["auprc_shuffled"] == 1.0
     assert m["n_neg_gc_matched"] == 0 and np.isnan(m["auroc_gc_matched"]) and np.isnan(m["auprc_gc_matched"])
+
+
+def test_overlapping_index_equals_brute_force():
+    from tacit.negatives import overlapping_index
+
+    rng = np.random.default_rng(3)
+
+    def intervals(n, prefix):
+        out = []
+        for i in range(n):
+            start = int(rng.integers(0, 5000))
+            end = start + int(rng.integers(1, 400))
+            out.append(Peak(str(rng.choice(["c1", "c2"])), start, end, f"{prefix}{i}", start))
+        return out
+
+    queries, targets = intervals(300, "q"), intervals(200, "t")
+    got = overlapping_index(queries, targets)
+    for q, g in zip(queries, got.tolist()):
+        overlaps = [min(t.end, q.end) - max(t.start, q.start) if t.chrom == q.chrom else 0 for t in targets]
+        best = max(overlaps)
+        assert g == (overlaps.index(best) if best > 0 else -1)  # the largest overlap, first on ties
+
+
+def test_other_species_add_positives_and_closed_orthologs(genome, tmp_path):
+    """TACIT's cross-species windows: a species' own OCRs that overlap orthologs of reference positives are
+    positives; orthologs closed there are negatives; both cut from its genome, split by the reference OCR."""
+    from tacit.training import SpeciesData, species_regions
+
+    rng = np.random.default_rng(5)
+    scaffold = "".join(rng.choice(list("ACGT"), 20_000))
+    (tmp_path / "sp.fa").write_text(">scaffold_1\n" + "\n".join(scaffold[i:i + 60] for i in range(0, 20_000, 60))
+                                    + "\n")
+    ref = read_narrowpeak(genome / "peaks.narrowPeak")
+    chosen = [ref[0], ref[1], ref[14], ref[15]]  # two on chr1, two on chr2
+    assert [p.chrom for p in chosen] == ["chr1", "chr1", "chr2", "chr2"]
+    rows = [f"scaffold_1\t{1000 + 2000 * k}\t{1300 + 2000 * k}\t{p.name}\t0\t+\t-1\t-1\t-1\t150"
+            for k, p in enumerate(chosen)]
+    rows.append("scaffold_1\t11000\t11300\tnot_a_reference_ocr\t0\t+\t-1\t-1\t-1\t150")
+    (tmp_path / "orth.narrowPeak").write_text("\n".join(rows) + "\n")
+    (tmp_path / "sp.narrowPeak").write_text(  # open at the 1st and 3rd orthologs, and once elsewhere
+        "scaffold_1\t1100\t1250\tsp_a\t0\t.\t1\t1\t1\t80\n"
+        "scaffold_1\t5050\t5200\tsp_b\t0\t.\t1\t1\t1\t60\n"
+        "scaffold_1\t15000\t15200\tsp_c\t0\t.\t1\t1\t1\t100\n")
+    species = SpeciesData("Sp_one", tmp_path / "sp.fa", tmp_path / "sp.narrowPeak", tmp_path / "orth.narrowPeak")
+
+    pos, pos_chroms, negs, neg_chroms, pos_counts, neg_counts = species_regions(
+        species, {p.name: p.chrom for p in ref})
+    assert [p.name for p in pos] == [f"Sp_one:{chosen[0].name}", f"Sp_one:{chosen[2].name}"]
+    assert [p.summit for p in pos] == [1180, 5110] and pos_chroms == ["chr1", "chr2"]
+    assert [n.name for n in negs] == [f"Sp_one:{chosen[1].name}", f"Sp_one:{chosen[3].name}"]
+    assert neg_chroms == ["chr1", "chr2"]
+    assert pos_counts == {"requested": 3, "no_reference_ortholog": 1}
+    assert neg_counts == {"requested": 5, "not_a_positive": 1, "open_in_species": 2}
+
+    windows, report = load_windows(genome / "genome.fa", [genome / "peaks.narrowPeak"], [], WIDTH,
+                                   species=[species])
+    from_species = Counter(k for k, n in zip(windows.kinds, windows.names) if n.startswith("Sp_one:"))
+    assert from_species == {"positives": 2, "closed_orthologs": 2}
+    assert report["positives"]["requested"] == len(ref) + 3 and report["positives"]["no_reference_ortholog"] == 1
+    assert report["positives"]["kept"] == windows.kinds.count("positives")
+    assert report["closed_orthologs"] == {**dict.fromkeys(report["closed_orthologs"], 0), "requested": 5, "kept": 2,
+                                          "not_a_positive": 1, "open_in_species": 2}
+    for name, chrom, centre in ((f"Sp_one:{chosen[0].name}", "chr1", 1180), (f"Sp_one:{chosen[3].name}", "chr2", 7150)):
+        i = windows.names.index(name)
+        assert windows.chroms[i] == chrom  # held out with the reference OCR's chromosome
+        assert windows.seqs[i] == scaffold[centre - WIDTH // 2:centre - WIDTH // 2 + WIDTH].upper()

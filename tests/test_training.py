@@ -98,7 +98,8 @@ def test_auprc_equals_mean_precision_at_positives_without_ties():
 def test_windows_and_splits(dataset):
     windows, report = load_windows(dataset / "genome.fa", [dataset / "peaks.narrowPeak"],
                                    [dataset / "negatives.bed"], WIDTH)
-    none = {"overlaps_positive": 0, "no_gc_match": 0}
+    none = {"overlaps_positive": 0, "no_gc_match": 0, "no_reference_ortholog": 0, "not_a_positive": 0,
+            "open_in_species": 0}
     assert report["positives"] == {"requested": 451, "kept": 450, "off_contig": 1, "missing_chrom": 0,
                                    "too_many_n": 0, **none}
     assert report["bed"] == {"requested": 451, "kept": 449, "off_contig": 0, "missing_chrom": 1, "too_many_n": 1,
@@ -125,7 +126,8 @@ def test_training_learns_the_motif_and_writes_outputs(trained):
     heldout = (out / "heldout_predictions.tsv").read_text().splitlines()
     assert heldout[0] == "name\tchrom\tlabel\tscore\tsplit\tkind" and len(heldout) == 601
     assert (out / "windows.tsv").read_text().splitlines()[1:] == [
-        "positives\t1\t451\t450\t150\t150\t150\t1\t0\t0\t0\t0", "bed\t0\t451\t449\t149\t150\t150\t0\t1\t1\t0\t0"]
+        "positives\t1\t451\t450\t150\t150\t150\t1\t0\t0\t0\t0\t0\t0\t0",
+        "bed\t0\t451\t449\t149\t150\t150\t0\t1\t1\t0\t0\t0\t0\t0"]
     card = (out / "card.md").read_text()
     assert "liver" in card and "`tiny`" in card and "{" not in card and "| test | 150 | 150 |" in card
 

@@ -231,3 +231,38 @@ def test_chain_alignment_gives_the_same_orthologs(tmp_path, demo, finished):
     for path in sorted(maf_dir.glob("*.narrowPeak")):
         assert (chain_dir / path.name).read_bytes() == path.read_bytes(), path.name
     assert (chain_dir / "qc.tsv").read_text() == (maf_dir / "qc.tsv").read_text()
+
+
+def test_training_with_the_tissue_in_another_species(tmp_path, demo, finished):
+    """`species_peaks`: another species' OCRs of the tissue add positives, and the orthologs of reference OCRs
+    closed there add closed_orthologs negatives, cut from its genome (TACIT's cross-species training)."""
+    orthologs_dir = finished / "results" / "small_tissue" / "orthologs"
+    reference = reference_of(demo / "alignment.maf.gz")
+    other = next(p.stem for p in sorted(orthologs_dir.glob("*.narrowPeak")) if p.stem != reference)
+    lines = (orthologs_dir / f"{other}.narrowPeak").read_text().splitlines()
+    open_there = lines[::2]  # every other ortholog is open in that species; the rest are closed there
+    renamed = []  # its own OCR names, not the reference's
+    for i, line in enumerate(open_there):
+        fields = line.split("\t")
+        renamed.append("\t".join([*fields[:3], f"{other}_ocr{i}", *fields[4:]]))
+    (tmp_path / "other.narrowPeak").write_text("\n".join(renamed) + "\n")
+    work = make_work(tmp_path / "species", demo)
+    config = yaml.safe_load((work / "config.yaml").read_text())
+    config["tissues"]["small_tissue"]["species_peaks"] = {other: str(tmp_path / "other.narrowPeak")}
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    target = "results/small_tissue/model/windows.tsv"
+    dry = snakemake(work, target, "-n", "-p")
+    assert dry.returncode == 0, dry.stderr
+    assert (f"--species {other} results/genomes/{other}.fa {tmp_path / 'other.narrowPeak'} "
+            f"results/small_tissue/orthologs/{other}.narrowPeak") in dry.stdout + dry.stderr
+    run = snakemake(work, target)
+    assert run.returncode == 0, run.stderr[-5000:]
+    windows = pd.read_csv(work / target, sep="\t").set_index("kind")
+    n_reference = sum(1 for _ in open(demo / "peaks.narrowPeak"))
+    # Positives: the reference OCRs, then the other species' OCRs (each overlaps its own ortholog).
+    assert windows.loc["positives", "requested"] == n_reference + len(open_there)
+    assert windows.loc["positives", "no_reference_ortholog"] == 0
+    closed = windows.loc["closed_orthologs"]
+    assert closed["requested"] == len(lines) and closed["open_in_species"] == len(open_there)
+    assert closed["kept"] > 0.8 * (len(lines) - len(open_there))  # a few windows run off a scaffold end
+    assert other in (work / "results" / "small_tissue" / "model" / "card.md").read_text()

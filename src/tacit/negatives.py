@@ -121,6 +121,37 @@ def drop_overlapping(peaks: Sequence[Peak], blocked: Blocked, width: int) -> tup
     return [p for p, h in zip(peaks, hit) if not h], int(hit.sum())
 
 
+def overlapping_index(queries: Sequence[Peak], targets: Sequence[Peak]) -> np.ndarray:
+    """For each query, the index of the target on its chromosome it overlaps most (-1: none).
+
+    Intervals are 0-based, half-open; ties go to the target listed first.
+    """
+    by_chrom: dict[str, list[int]] = defaultdict(list)
+    for i, t in enumerate(targets):
+        by_chrom[t.chrom].append(i)
+    spans: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
+    for chrom, idx in by_chrom.items():
+        order = sorted(idx, key=lambda i: (targets[i].start, i))
+        starts = np.array([targets[i].start for i in order], dtype=np.int64)
+        ends = np.array([targets[i].end for i in order], dtype=np.int64)
+        spans[chrom] = (starts, ends, np.array(order, dtype=np.int64), int((ends - starts).max()))
+    out = np.full(len(queries), -1, dtype=np.int64)
+    for q, query in enumerate(queries):
+        if query.chrom not in spans:
+            continue
+        starts, ends, order, longest = spans[query.chrom]
+        best, best_overlap = -1, 0
+        # Targets starting before the query ends and no earlier than the longest target could reach back.
+        j = int(np.searchsorted(starts, query.end, side="left")) - 1
+        while j >= 0 and starts[j] + longest > query.start:
+            overlap = min(ends[j], query.end) - max(starts[j], query.start)
+            if overlap > best_overlap or (overlap == best_overlap > 0 and order[j] < best):
+                best, best_overlap = int(order[j]), int(overlap)
+            j -= 1
+        out[q] = best
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- GC matching
 
 

@@ -42,7 +42,8 @@ METRICS_COLUMNS = ("split", "n_pos", "n_neg", "auroc", "auprc")
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "val_auroc", "val_auprc")
 HELDOUT_COLUMNS = ("name", "chrom", "label", "score", "split", "kind")
 # Windows per kind: asked for, kept (and by split), dropped by reason.
-COUNT_COLUMNS = ("requested", "kept") + DROP_REASONS + ("overlaps_positive", "no_gc_match")
+COUNT_COLUMNS = ("requested", "kept") + DROP_REASONS + ("overlaps_positive", "no_gc_match", "no_reference_ortholog",
+                                                    "not_a_positive", "open_in_species")
 WINDOWS_COLUMNS = ("kind", "label", "requested", "kept", *SPLITS) + COUNT_COLUMNS[2:]
 MAX_N_FRACTION = 0.05
 CARD_TEMPLATE = Path(__file__).resolve().parents[2] / "models" / "card_template.md"
@@ -122,6 +123,67 @@ def _cut(genome: str | os.PathLike[str], regions: list[Peak], width: int) -> tup
 RegionFile = str | os.PathLike[str] | tuple[str, str | os.PathLike[str]]  # a BED file, or (kind, BED file)
 
 
+@dataclasses.dataclass(frozen=True)
+class SpeciesData:
+    """The tissue in another species, for TACIT's cross-species windows.
+
+    Attributes
+    ----------
+    name
+        Species name (window names are ``name:OCR``).
+    genome
+        Its genome FASTA (plain or bgzip, indexed when missing).
+    peaks
+        narrowPeak of the tissue's OCRs in that species, in its own coordinates.
+    orthologs
+        narrowPeak of the reference OCRs' orthologs in that species (column 4 = reference OCR, summit set), as
+        the workflow's ``results/{tissue}/orthologs/{species}.narrowPeak``.
+    """
+
+    name: str
+    genome: str | os.PathLike[str]
+    peaks: str | os.PathLike[str]
+    orthologs: str | os.PathLike[str]
+
+
+def species_regions(species: SpeciesData, reference_chrom: dict[str, str]
+                    ) -> tuple[list[Peak], list[str], list[Peak], list[str], dict[str, int], dict[str, int]]:
+    """A species' positive and closed-ortholog regions, each with the reference chromosome that sets its split.
+
+    Orthologs of reference positives (``reference_chrom``: OCR name -> reference chromosome) overlapping none
+    of the species' own OCRs are negatives (the region is closed there: TACIT's main negatives), centred on
+    the ortholog's summit. The species' OCRs overlapping an ortholog of a reference positive are positives,
+    centred on their own summit, and take that OCR's reference chromosome, so that a held-out chromosome holds
+    out its orthologous regions in every species; OCRs overlapping no such ortholog are dropped
+    (``no_reference_ortholog``).
+
+    Returns
+    -------
+    positives, positive_chroms, negatives, negative_chroms, positive_counts, negative_counts
+        Counts: ``requested`` (OCRs or orthologs read) and the reasons for dropping before any window is cut:
+        ``no_reference_ortholog`` (positives); ``not_a_positive`` (orthologs of OCRs that are not reference
+        positives) and ``open_in_species`` (orthologs overlapping the species' OCRs) for negatives.
+    """
+    peaks = read_narrowpeak(species.peaks)
+    orthologs = read_narrowpeak(species.orthologs)
+    usable = [o for o in orthologs if o.name in reference_chrom]
+    hit = neg.overlapping_index(peaks, usable)
+    open_orthologs = set(hit[hit >= 0].tolist())
+    positives = [dataclasses.replace(p, name=f"{species.name}:{usable[h].name}")
+                 for p, h in zip(peaks, hit.tolist()) if h >= 0]
+    positive_chroms = [reference_chrom[usable[h].name] for h in hit.tolist() if h >= 0]
+    closed = [i for i in range(len(usable)) if i not in open_orthologs]
+    # An ortholog overlaps a species OCR either way round: also those the OCR-side search attributed elsewhere.
+    still_closed = neg.overlapping_index([usable[i] for i in closed], peaks) < 0
+    closed = [i for i, c in zip(closed, still_closed.tolist()) if c]
+    negatives = [dataclasses.replace(usable[i], name=f"{species.name}:{usable[i].name}") for i in closed]
+    negative_chroms = [reference_chrom[usable[i].name] for i in closed]
+    return (positives, positive_chroms, negatives, negative_chroms,
+            {"requested": len(peaks), "no_reference_ortholog": int((hit < 0).sum())},
+            {"requested": len(orthologs), "not_a_positive": len(orthologs) - len(usable),
+             "open_in_species": len(usable) - len(closed)})
+
+
 def _region_kinds(negatives: Sequence[RegionFile],
                   closed_orthologs: Sequence[str | os.PathLike[str]]) -> dict[str, list[str | os.PathLike[str]]]:
     """BED files per kind, kinds in order of first appearance (``closed_orthologs`` after the others)."""
@@ -138,7 +200,8 @@ def load_windows(genome: str | os.PathLike[str], positives: Sequence[str | os.Pa
                  negatives: Sequence[RegionFile], width: int, *,
                  closed_orthologs: Sequence[str | os.PathLike[str]] = (),
                  other_tissue_peaks: Sequence[str | os.PathLike[str]] = (), gc_matched: float = 0.0,
-                 shuffled: int = 0, seed: int = 1) -> tuple[Windows, dict[str, dict]]:
+                 shuffled: int = 0, seed: int = 1, species: Sequence[SpeciesData] = ()
+                 ) -> tuple[Windows, dict[str, dict]]:
     """Cut positive (summit-centred) windows and negative windows of every kind asked for.
 
     Parameters
@@ -155,6 +218,10 @@ def load_windows(genome: str | os.PathLike[str], positives: Sequence[str | os.Pa
         Dinucleotide shuffles per kept positive (kind ``shuffled``).
     seed
         Seed of the generated kinds.
+    species
+        The tissue in other species (:func:`species_regions`): their OCRs add positives and the orthologs of
+        reference positives closed there add ``closed_orthologs`` negatives, cut from their genomes and held
+        out with their reference chromosome. GC-matched and shuffled negatives follow the reference positives.
 
     Returns
     -------
@@ -174,9 +241,9 @@ def load_windows(genome: str | os.PathLike[str], positives: Sequence[str | os.Pa
     if shuffled < 0:
         raise InputError(f"shuffled negatives per positive must be >= 0, got {shuffled}")
     region_files = _region_kinds(negatives, closed_orthologs)
-    if not (region_files or other_tissue_peaks or gc_matched or shuffled):
+    if not (region_files or other_tissue_peaks or gc_matched or shuffled or species):
         raise InputError("no negatives: give BED negatives, closed orthologs, other tissues' peaks, GC-matched or "
-                         "shuffled negatives")
+                         "shuffled negatives, or the tissue in other species")
     windows = Windows([], np.zeros(0, dtype=np.int8), [], [], [])
     labels: list[int] = []
     report: dict[str, dict] = {}
@@ -187,17 +254,29 @@ def load_windows(genome: str | os.PathLike[str], positives: Sequence[str | os.Pa
         windows.chroms.extend(chroms)
         windows.kinds.extend([kind] * len(seqs))
         labels.extend([int(kind == "positives")] * len(seqs))
-        report[kind] = {**dict.fromkeys(COUNT_COLUMNS, 0), **counts, "kept": len(seqs)}
+        total = report.setdefault(kind, dict.fromkeys(COUNT_COLUMNS, 0))  # a kind may come from several sources
+        for key, value in {**counts, "kept": len(seqs)}.items():
+            total[key] = total.get(key, 0) + value
 
-    def add(kind: str, regions: list[Peak], counts: dict[str, int]) -> list[str]:
-        kept_seqs, kept, dropped = _cut(genome, regions, width)
-        extend(kind, kept_seqs, [regions[i].name for i in kept], [regions[i].chrom for i in kept],
+    def add(kind: str, regions: list[Peak], counts: dict[str, int], source: str | os.PathLike[str] = genome,
+            chroms: list[str] | None = None) -> list[str]:
+        """Windows of ``regions`` cut from ``source``; ``chroms`` (per region) sets their split, else their own."""
+        kept_seqs, kept, dropped = _cut(source, regions, width)
+        split_chroms = [regions[i].chrom for i in kept] if chroms is None else [chroms[i] for i in kept]
+        extend(kind, kept_seqs, [regions[i].name for i in kept], split_chroms,
                {"requested": len(regions), **counts, **dropped})
         return kept_seqs
 
     pos = [p for path in positives for p in read_narrowpeak(path)]
     pos_seqs = add("positives", pos, {})
     pos_names, pos_chroms = windows.names[:], windows.chroms[:]
+    reference_chrom = {p.name: p.chrom for p in pos}
+    for other in species:
+        sp_pos, sp_pos_chroms, sp_neg, sp_neg_chroms, pos_counts, neg_counts = species_regions(other, reference_chrom)
+        log.info("%s: %d OCRs, %d of them positives; %d orthologs of reference positives closed there", other.name,
+                 pos_counts["requested"], len(sp_pos), len(sp_neg))
+        add("positives", sp_pos, pos_counts, other.genome, sp_pos_chroms)
+        add("closed_orthologs", sp_neg, neg_counts, other.genome, sp_neg_chroms)
     for kind, paths in region_files.items():
         add(kind, [Peak(i.chrom, i.start, i.end, i.name, (i.start + i.end) // 2)
                    for path in paths for i in read_bed(path)], {})
@@ -392,7 +471,7 @@ def train(spec: dict | str | os.PathLike[str], genome_fasta: str | os.PathLike[s
           card_template: str | os.PathLike[str] = CARD_TEMPLATE, *,
           closed_orthologs: Sequence[str | os.PathLike[str]] = (),
           other_tissue_peaks: Sequence[str | os.PathLike[str]] = (), gc_matched: float = 0.0,
-          shuffled: int = 0) -> dict[str, dict[str, float]]:
+          shuffled: int = 0, species: Sequence[SpeciesData] = ()) -> dict[str, dict[str, float]]:
     """Train a tissue CNN and write ``model.keras``, ``metrics.tsv``, ``history.tsv``,
     ``heldout_predictions.tsv``, ``windows.tsv`` and ``card.md`` into ``out_dir`` (each atomically).
 
@@ -414,8 +493,8 @@ def train(spec: dict | str | os.PathLike[str], genome_fasta: str | os.PathLike[s
         TensorFlow's default).
     tissue
         Name for the model card.
-    closed_orthologs, other_tissue_peaks, gc_matched, shuffled
-        More negative kinds: see :func:`load_windows`.
+    closed_orthologs, other_tissue_peaks, gc_matched, shuffled, species
+        More negative kinds and the tissue in other species: see :func:`load_windows`.
 
     Returns
     -------
@@ -441,7 +520,7 @@ def train(spec: dict | str | os.PathLike[str], genome_fasta: str | os.PathLike[s
     out = Path(out_dir)
     windows, report = load_windows(genome_fasta, positives, negatives, width, closed_orthologs=closed_orthologs,
                                    other_tissue_peaks=other_tissue_peaks, gc_matched=gc_matched, shuffled=shuffled,
-                                   seed=seed)
+                                   seed=seed, species=species)
     splits = assign_splits(windows.chroms, val_chroms, test_chroms)
     train_labels = windows.labels[splits == "train"]
     if not _has_both_classes(train_labels):
@@ -491,8 +570,11 @@ def train(spec: dict | str | os.PathLike[str], genome_fasta: str | os.PathLike[s
         "metrics_table": _markdown_rows([[name, m["n_pos"], m["n_neg"], m["auroc"], m["auprc"]]
                                          for name, m in metrics.items()]),
         "val_chroms": ", ".join(val_chroms) or "none", "test_chroms": ", ".join(test_chroms) or "none",
-        "positives": ", ".join(Path(p).name for p in positives),
-        "negatives": _negatives_text(negatives, closed_orthologs, other_tissue_peaks, gc_matched, shuffled),
+        "positives": ", ".join(Path(p).name for p in positives) + "".join(
+            f"; {s.name}: {Path(s.peaks).name} (its OCRs overlapping orthologs of reference OCRs)" for s in species),
+        "negatives": _negatives_text(negatives, closed_orthologs, other_tissue_peaks, gc_matched, shuffled)
+        + "".join(f"\n- closed_orthologs in {s.name}: orthologs of reference OCRs ({Path(s.orthologs).name}) "
+                  "overlapping none of its OCRs, cut from its genome" for s in species),
         "epochs_run": len(history["epoch"]), "best_epoch": best_epoch,
     }
     with atomic_writer(out / "card.md") as handle:

@@ -28,7 +28,9 @@ def check_config(config: Mapping[str, Any]) -> list[str]:
     ------
     InputError
         A file that does not exist, an unparseable tree, a tissue to train without any negatives, an
-        ``other_tissue_negatives`` list naming a tissue that is not another configured tissue with peaks, a reference species not in the tree, a trait or
+        ``other_tissue_negatives`` list naming a tissue that is not another configured tissue with peaks, a
+        ``species_peaks`` species that is not a species of the analysis (or is the reference), a reference
+        species not in the tree, a trait or
         covariate column absent from the phenotype table (or not 0/1 for a binary trait), a genome missing
         for a species whose orthologs are to be mapped, or an OCR selection (``ocr_selection``, global or per
         tissue) with a bad setting or a missing annotation file.
@@ -53,11 +55,17 @@ def check_config(config: Mapping[str, Any]) -> list[str]:
         for key in ("negatives", "closed_orthologs"):
             for path in entry.get(key, []):
                 _require(path, f"tissues.{name}.{key}")
+        for other, path in entry.get("species_peaks", {}).items():
+            if other not in species or other == config["reference"]:
+                raise InputError(f"tissues.{name}.species_peaks names {other!r}, which is not a species of the "
+                                 "analysis other than the reference", config["tree"])
+            _require(path, f"tissues.{name}.species_peaks.{other}")
         trains = not {"model", "predictions"} & set(entry)
-        negative_keys = ("negatives", "closed_orthologs", "gc_matched_negatives", "shuffled_negatives")
+        negative_keys = ("negatives", "closed_orthologs", "gc_matched_negatives", "shuffled_negatives", "species_peaks")
         if trains and not (any(entry.get(key) for key in negative_keys) or other_tissue_peaks(config, name)):
             raise InputError(f"tissue {name} trains a model but asks for no negatives: give negatives, "
-                             "closed_orthologs, gc_matched_negatives, shuffled_negatives or other_tissue_negatives")
+                             "closed_orthologs, gc_matched_negatives, shuffled_negatives, other_tissue_negatives "
+                             "or species_peaks")
         other_tissue_peaks(config, name)
         if "predictions" not in entry:
             _check_ocr_selection(config, name)

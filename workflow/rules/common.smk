@@ -49,7 +49,8 @@ def region_files_mb(wildcards, input):
     the peaks count once more per generated negative (GC-matched, shuffled) per positive."""
     entry = config["tissues"][wildcards.tissue]
     copies = 1 + entry.get("gc_matched_negatives", 0) + entry.get("shuffled_negatives", 0)
-    files = [*input.negatives, *input.closed_orthologs, *input.other_tissue_peaks]
+    files = [*input.negatives, *input.closed_orthologs, *input.other_tissue_peaks, *input.species_peaks,
+             *input.species_orthologs]
     return (Path(input.peaks).stat().st_size * copies + sum(Path(p).stat().st_size for p in files)) / 1e6
 
 

@@ -12,6 +12,12 @@ rule train_model:
         negatives=tissue_option("negatives"),
         closed_orthologs=tissue_option("closed_orthologs", []),
         other_tissue_peaks=lambda wc: other_tissue_peaks(config, wc.tissue),
+        # The tissue in other species: its OCRs, the reference OCRs' orthologs there and its genome.
+        species_peaks=lambda wc: list(config["tissues"][wc.tissue].get("species_peaks", {}).values()),
+        species_orthologs=lambda wc: [f"{RESULTS}/{wc.tissue}/orthologs/{s}.narrowPeak"
+                                      for s in config["tissues"][wc.tissue].get("species_peaks", {})],
+        species_genomes=lambda wc: [f"{RESULTS}/genomes/{s}.fa"
+                                    for s in config["tissues"][wc.tissue].get("species_peaks", {})],
         spec=tissue_option("model_spec"),
     output:
         model=f"{RESULTS}/{{tissue}}/model/model.keras",
@@ -26,6 +32,9 @@ rule train_model:
             [f"--negatives {n}" for n in input.negatives]
             + [f"--closed-orthologs {n}" for n in input.closed_orthologs]
             + [f"--other-tissue-peaks {p}" for p in input.other_tissue_peaks]
+            + [f"--species {s} {g} {p} {o}" for s, g, p, o in zip(
+                config["tissues"][wc.tissue].get("species_peaks", {}), input.species_genomes, input.species_peaks,
+                input.species_orthologs)]
         ),
         gc_matched=tissue_option("gc_matched_negatives", 0),
         shuffled=tissue_option("shuffled_negatives", 0),

@@ -38,6 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "default 0)")
     p.add_argument("--shuffled-positives", type=int, default=0, metavar="K",
                    help="dinucleotide shuffles of each positive window (kind shuffled; default 0)")
+    p.add_argument("--species", nargs=4, action="append", default=[],
+                   metavar=("NAME", "GENOME", "PEAKS", "ORTHOLOGS"),
+                   help="the tissue in another species (repeatable): its genome, its OCRs (narrowPeak, its "
+                   "coordinates) and the reference OCRs' orthologs there (narrowPeak, column 4 = reference OCR). Its "
+                   "OCRs overlapping such an ortholog add positives; orthologs overlapping none of its OCRs add "
+                   "closed_orthologs negatives (TACIT's main negatives); both are held out with the reference OCR's "
+                   "chromosome")
     p.add_argument("--out-dir", required=True, help="output directory")
     p.add_argument("--width", type=int, default=500, help="window length, bp; must equal the spec's input_length")
     p.add_argument("--val-chroms", nargs="*", default=[], help="validation chromosomes (early stopping)")
@@ -50,12 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..negatives import named_region_file
-    from ..training import train
+    from ..training import SpeciesData, train
 
     negatives = [named_region_file(value) for value in args.negatives]
     metrics = train(args.spec, args.genome, args.positives, negatives, args.out_dir, args.width,
                     args.val_chroms, args.test_chroms, seed=args.seed, threads=args.threads, tissue=args.tissue,
                     closed_orthologs=args.closed_orthologs, other_tissue_peaks=args.other_tissue_peaks,
-                    gc_matched=args.gc_matched, shuffled=args.shuffled_positives)
+                    gc_matched=args.gc_matched, shuffled=args.shuffled_positives,
+                    species=[SpeciesData(*values) for values in args.species])
     log.info("wrote %s (test AUROC %.4f, AUPRC %.4f)", args.out_dir, metrics["test"]["auroc"], metrics["test"]["auprc"])
     return 0
