@@ -191,7 +191,7 @@ def run_case(case: Case, work: Path) -> subprocess.CompletedProcess:
 SEEN: dict[str, tuple[int, str]] = {}
 
 
-def doc_row(case: Case, run: subprocess.CompletedProcess, work: Path) -> tuple[int, str]:
+def doc_row(run: subprocess.CompletedProcess, work: Path) -> tuple[int, str]:
     errors = [line for line in run.stderr.splitlines() if ": error: " in line]
     return run.returncode, errors[0].replace(str(work) + "/", "") if errors else "(accepted)"
 
@@ -199,7 +199,7 @@ def doc_row(case: Case, run: subprocess.CompletedProcess, work: Path) -> tuple[i
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input(case: Case, tmp_path: Path):
     run = run_case(case, tmp_path)
-    SEEN[case.name] = doc_row(case, run, tmp_path)
+    SEEN[case.name] = doc_row(run, tmp_path)
     if case.code == 0:
         assert run.returncode == 0, run.stderr
         assert (tmp_path / case.output).exists()
@@ -227,7 +227,7 @@ def render_doc(work: Path) -> str:
         if case.name in SEEN:
             code, message = SEEN[case.name]
         else:
-            code, message = doc_row(case, run_case(case, work / f"case{i}"), work / f"case{i}")
+            code, message = doc_row(run_case(case, work / f"case{i}"), work / f"case{i}")
         lines.append(f"| {case.name} | `{message.replace('|', '/')}` | {code} |")
     return "\n".join(lines) + "\n"
 

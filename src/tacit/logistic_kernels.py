@@ -53,6 +53,7 @@ def _expit(v: float) -> float:
     return e / (1.0 + e)
 
 
+@njit(cache=True)
 def workspace(rows: int, dk: int) -> tuple[np.ndarray, np.ndarray]:
     """Work arrays of :func:`evaluate` for a tree of ``rows`` nodes and ``dk`` coefficients."""
     d = dk + 1
@@ -704,8 +705,7 @@ def fit_pairs(row_tip, tip_row, length, age, parent_of, xs, ys, covariates, pair
             design[i, 1] = xs[pairs[t, 0], i]
             for j in range(c):
                 design[i, 2 + j] = covariates[i, j]
-        work_part = np.empty((rows, 2, dk + 2))
-        work_acc = np.empty((rows, dk + 2, (dk + 1) * (dk + 2) // 2))
+        work_part, work_acc = workspace(rows, dk)
         code, pen, ll, used = fit_one(row_tip, tip_row, length, age, parent_of, design, ys[pairs[t, 1]], lo, hi,
                                       lam0, btol, theta_out[t], se_out[t], work_part, work_acc)
         code_out[t] = code

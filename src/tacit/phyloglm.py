@@ -516,6 +516,7 @@ class _Objective:
         self._work = logistic_kernels.workspace(len(geom.age), self.dk)
         self._grad, self._info = np.zeros(self.dk + 1), np.empty((self.dk, self.dk))
         self._forced: dict[int, bool] = {}
+        self._force = np.full(len(y), -1, dtype=np.int8)
         self._values: dict[bytes, float] = {}  # values already computed, by theta
 
     @property
@@ -526,6 +527,9 @@ class _Objective:
     @forced.setter
     def forced(self, tips: dict[int, bool]) -> None:
         self._forced = tips
+        self._force[:] = -1  # the kernel's form: 1 = mu < p branch, 0 = the other, -1 = by mu
+        for i, side in tips.items():
+            self._force[i] = 1 if side else 0
         self._values.clear()
 
     def below(self, theta: np.ndarray) -> np.ndarray:
@@ -547,25 +551,23 @@ class _Objective:
             return -math.inf
         key = theta.tobytes()
         if key not in self._values:
-            self._remember(key, self._evaluate(theta, None))
+            self._remember(key, self.evaluate(theta, None)[0])
         return self._values[key]
 
     def gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         grad = np.zeros(self.dk + 1)
-        value = self._evaluate(theta, grad)
+        value = self.evaluate(theta, grad)[0]
         self._remember(theta.tobytes(), value)
         return value, grad
 
-    def _evaluate(self, theta: np.ndarray, grad: np.ndarray | None) -> float:
-        """The compiled :func:`tacit.logistic_kernels.evaluate` (equal to :func:`penalised_loglik`, tested)."""
+    def evaluate(self, theta: np.ndarray, grad: np.ndarray | None) -> tuple[float, float, np.ndarray]:
+        """Penalised log-likelihood, log-likelihood and Fisher information ``I`` at ``theta``, by the compiled
+        :func:`tacit.logistic_kernels.evaluate` (equal to :func:`penalised_loglik`, tested); fills ``grad``."""
         self.n_evaluations += 1
-        force = np.full(len(self.y), -1, dtype=np.int8)
-        for i, side in self.forced.items():
-            force[i] = 1 if side else 0
-        value, _ = logistic_kernels.evaluate(*_kernel_tree(self.geom), self.x, self.y, np.ascontiguousarray(theta),
-                                             grad is not None, self._grad if grad is None else grad, self._info,
-                                             *self._work, force)
-        return value
+        value, loglik = logistic_kernels.evaluate(
+            *_kernel_tree(self.geom), self.x, self.y, np.ascontiguousarray(theta), grad is not None,
+            self._grad if grad is None else grad, self._info, *self._work, self._force)
+        return value, loglik, self._info
 
     def _remember(self, key: bytes, value: float) -> None:
         if len(self._values) > 256:
@@ -923,6 +925,11 @@ def fit_phyloglm(tree: Tree | TreeGeometry, x: np.ndarray, y: np.ndarray, covari
     return _summarise(obj, theta)
 
 
+def _alpha_near_bound(lam: float | np.ndarray, lo: float, hi: float) -> bool | np.ndarray:
+    """phyloglm's alphaWarn: ``log(1/alpha)`` within ``_ALPHA_WARN_MARGIN`` of either bound."""
+    return (lam > hi - _ALPHA_WARN_MARGIN) | (lam < lo + _ALPHA_WARN_MARGIN)
+
+
 def singular_design(design: np.ndarray) -> bool:
     """A constant column besides the intercept, or collinear columns: phyloglm cannot fit it."""
     return bool(np.any(np.ptp(design[:, 1:], axis=0) == 0) or np.linalg.matrix_rank(design) < design.shape[1])
@@ -944,7 +951,7 @@ def _fit_compiled(obj: _Objective) -> LogisticFit | None:
     if code != logistic_kernels.SETTLED:
         return None
     beta, z = theta[:dk], theta[:dk] / se
-    at_bound = bool(theta[-1] > hi - _ALPHA_WARN_MARGIN or theta[-1] < lo + _ALPHA_WARN_MARGIN)
+    at_bound = bool(_alpha_near_bound(theta[-1], lo, hi))
     pvalue = 2.0 * stats.norm.sf(np.abs(z))
     return LogisticFit(coef=float(beta[1]), se=float(se[1]), z=float(z[1]), pvalue=float(pvalue[1]),
                        intercept=float(beta[0]), intercept_se=float(se[0]), alpha=math.exp(-theta[-1]),
@@ -1004,8 +1011,7 @@ def fit_batch(geom: TreeGeometry, xs: np.ndarray, ys: np.ndarray, pairs: np.ndar
     coef, coef_se = theta[:, 1].copy(), se[:, 1].copy()
     z = coef / coef_se
     pvalue = 2.0 * stats.norm.sf(np.abs(z))
-    near = (theta[:, -1] > hi - _ALPHA_WARN_MARGIN) | (theta[:, -1] < lo + _ALPHA_WARN_MARGIN)
-    status = np.where(near, "alpha_at_bound", "ok").astype(object)
+    status = np.where(_alpha_near_bound(theta[:, -1], lo, hi), "alpha_at_bound", "ok").astype(object)
     redo = np.flatnonzero(code != logistic_kernels.SETTLED)
     for t in redo.tolist():
         i, j = pairs[t]
@@ -1018,15 +1024,12 @@ def fit_batch(geom: TreeGeometry, xs: np.ndarray, ys: np.ndarray, pairs: np.ndar
 def _summarise(obj: _Objective, theta: np.ndarray) -> LogisticFit:
     """Standard errors, Wald tests and status at the optimum ``theta``."""
     beta, alpha = theta[: obj.dk], math.exp(-theta[-1])
-    penalised, loglik, _ = penalised_loglik(obj.geom, obj.x, obj.y, beta, alpha)
-    mu = expit(obj.x @ beta)
-    _, _, info = _penalty(obj.geom, obj.x, mu, mu < mu.mean(), alpha, grad=False)
+    penalised, loglik, info = obj.evaluate(theta, None)
     se = np.sqrt(np.diag(np.linalg.inv(info)))
     z = beta / se
     pvalue = 2.0 * stats.norm.sf(np.abs(z))
     converged = _stationary(obj, theta)
-    lo, hi = obj.lam_bounds
-    at_bound = bool(theta[-1] > hi - _ALPHA_WARN_MARGIN or theta[-1] < lo + _ALPHA_WARN_MARGIN)
+    at_bound = bool(_alpha_near_bound(theta[-1], *obj.lam_bounds))
     status = "not_converged" if not converged else ("alpha_at_bound" if at_bound else "ok")
     return LogisticFit(coef=float(beta[1]), se=float(se[1]), z=float(z[1]), pvalue=float(pvalue[1]),
                        intercept=float(beta[0]), intercept_se=float(se[0]), alpha=alpha,

@@ -167,15 +167,11 @@ def species_regions(species: SpeciesData, reference_chrom: dict[str, str]
     peaks = read_narrowpeak(species.peaks)
     orthologs = read_narrowpeak(species.orthologs)
     usable = [o for o in orthologs if o.name in reference_chrom]
-    hit = neg.overlapping_index(peaks, usable)
-    open_orthologs = set(hit[hit >= 0].tolist())
+    hit = neg.overlapping_index(peaks, usable)  # the ortholog each species OCR overlaps most
     positives = [dataclasses.replace(p, name=f"{species.name}:{usable[h].name}")
                  for p, h in zip(peaks, hit.tolist()) if h >= 0]
     positive_chroms = [reference_chrom[usable[h].name] for h in hit.tolist() if h >= 0]
-    closed = [i for i in range(len(usable)) if i not in open_orthologs]
-    # An ortholog overlaps a species OCR either way round: also those the OCR-side search attributed elsewhere.
-    still_closed = neg.overlapping_index([usable[i] for i in closed], peaks) < 0
-    closed = [i for i, c in zip(closed, still_closed.tolist()) if c]
+    closed = np.flatnonzero(neg.overlapping_index(usable, peaks) < 0).tolist()  # orthologs overlapping no OCR
     negatives = [dataclasses.replace(usable[i], name=f"{species.name}:{usable[i].name}") for i in closed]
     negative_chroms = [reference_chrom[usable[i].name] for i in closed]
     return (positives, positive_chroms, negatives, negative_chroms,
