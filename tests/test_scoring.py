@@ -107,3 +107,66 @@ def test_interleaved_parts_fill_the_same_column(model_path, records, tmp_path):
     split = gather_scores(ocrs, parts)
     assert split.species == whole.species == ["Homo_sapiens"]
     np.testing.assert_array_equal(split.values, whole.values)
+
+
+def test_reduced_precision_scores_follow_float32(model_path, records, tmp_path):
+    write_fasta(records, tmp_path / "seqs.fa")
+    tables = {}
+    for policy in ("float32", "mixed_bfloat16", "mixed_float16", "mixed_bfloat16"):
+        out = tmp_path / f"{policy}.{len(tables)}.tsv"
+        score_fasta(model_path, tmp_path / "seqs.fa", out, batch_size=8, precision=policy)
+        tables.setdefault(policy, []).append(out)
+    ids, exact = read_table(tables["float32"][0])
+    for policy in ("mixed_bfloat16", "mixed_float16"):
+        other_ids, scores = read_table(tables[policy][0])
+        assert other_ids == ids
+        # Tolerance: 16-bit inputs and weights (bfloat16 keeps 8 significant bits, relative error <= 2^-9;
+        # float16 11 bits) perturb this small model's logits by well under 1e-2, and a sigmoid's slope is <= 1/4.
+        np.testing.assert_allclose(scores, exact, rtol=0, atol=2.5e-3)
+    # bfloat16 really computed in 16 bits: at 6 significant digits its scores differ from float32's ...
+    assert np.any(read_table(tables["mixed_bfloat16"][0])[1] != exact)
+    # ... and it is as reproducible as float32: a second run writes the same bytes.
+    assert tables["mixed_bfloat16"][0].read_bytes() == tables["mixed_bfloat16"][1].read_bytes()
+
+
+def test_precision_policies_keep_float32_weights_and_output(model_path):
+    from tacit.model import load_model
+    from tacit.scoring import with_precision
+
+    model = load_model(model_path)
+    assert with_precision(model, "float32") is model
+    clone = with_precision(model, "mixed_bfloat16")
+    inner = [layer for layer in clone.layers if layer.name not in ("onehot", "output")]
+    assert inner and {layer.dtype_policy.compute_dtype for layer in inner} == {"bfloat16"}
+    assert clone.get_layer("output").dtype_policy.name == "float32"
+    assert clone.output.dtype == "float32"
+    assert all(w.dtype == "float32" for w in clone.weights)
+    for mine, theirs in zip(clone.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_auto_precision_is_mixed_float16_on_a_gpu_only(monkeypatch):
+    import tensorflow as tf
+
+    from tacit.scoring import resolve_precision
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    assert resolve_precision("auto") == "float32"
+    monkeypatch.setattr(tf.config, "list_physical_devices",
+                        lambda kind=None: ["/physical_device:GPU:0"] if kind == "GPU" else [])
+    assert resolve_precision("auto") == "mixed_float16"
+    assert resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
+    with pytest.raises(InputError, match="precision must be one of"):
+        resolve_precision("float8")
+
+
+def test_score_command_passes_precision(model_path, records, tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr("tacit.scoring.score_fasta", lambda *a, **k: seen.update(k) or 0)
+    parser = argparse.ArgumentParser()
+    score_command.register(parser.add_subparsers())
+    args = parser.parse_args(["score", "--model", str(model_path), "--fasta", "f.fa", "--out", "o.tsv",
+                              "--precision", "mixed_bfloat16"])
+    assert args.func(args) == 0 and seen["precision"] == "mixed_bfloat16"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["score", "--model", "m", "--fasta", "f", "--out", "o", "--precision", "half"])

@@ -9,6 +9,7 @@ rule score_orthologs:
         f"{RESULTS}/{{tissue}}/scores/{{species}}.part{{part}}.tsv",
     params:
         parts=SCORING_PARTS,
+        precision=config["scoring"]["precision"],
     log:
         f"logs/{{tissue}}/scores/{{species}}.part{{part}}.log",
     benchmark:
@@ -17,14 +18,15 @@ rule score_orthologs:
     resources:
         # TensorFlow and the model: ~0.8 GB resident (benchmarks/); streaming keeps it flat in the FASTA size.
         mem_mb=1500,
-        # TACIT's architecture scores ~45 windows/s per CPU core (benchmarks/scoring.py): 500 bp = ~0.5 kB each.
-        runtime=lambda wc, input: 10 + int(input.size_mb * 1000 / 0.5 / 45 / 60 / SCORING_PARTS),
+        # TACIT's architecture scores ~25 windows/s per CPU core in float32 (benchmarks/scoring.py: 49/s on 2
+        # cores; ~4x that in mixed_bfloat16 on AMX CPUs): 500 bp = ~0.5 kB of FASTA each.
+        runtime=lambda wc, input: 10 + int(input.size_mb * 1000 / 0.5 / 25 / 60 / SCORING_PARTS),
         **SCORING_GPU,
     conda:
         "../../envs/model.yaml"
     shell:
         "tacit score --model {input.model} --fasta {input.fasta} --out {output} --threads {threads}"
-        " --part {wildcards.part} --parts {params.parts} 2> {log}"
+        " --part {wildcards.part} --parts {params.parts} --precision {params.precision} 2> {log}"
 
 
 rule prediction_matrix:

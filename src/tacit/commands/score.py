@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..scoring import PRECISIONS
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -20,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--part", type=int, default=0,
                    help="with --parts: score batches PART, PART+PARTS, ... of --batch-size records (0-based)")
     p.add_argument("--parts", type=int, default=1, help="split the batches into this many interleaved parts")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto (default): mixed_float16 when TensorFlow sees a GPU, else float32; mixed_bfloat16 "
+                   "suits CPUs with bfloat16 units (Intel AMX): ~4x faster there, scores ~1e-4 from float32's")
     p.set_defaults(func=run)
 
 
@@ -27,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
     from ..scoring import score_fasta
 
     score_fasta(args.model, args.fasta, args.out, batch_size=args.batch_size, threads=args.threads,
-                part=(args.part, args.parts))
+                part=(args.part, args.parts), precision=args.precision)
     return 0
