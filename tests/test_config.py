@@ -61,7 +61,7 @@ def test_schema_rejects(edit, phrase):
     (lambda c: c["tissues"]["demo_tissue"].update(closed_orthologs=["closed.bed"]), "closed.bed"),
     (lambda c: c["tissues"]["demo_tissue"].update(other_tissue_negatives=["liver"]), "'liver'"),
     (lambda c: c["tissues"]["demo_tissue"].update(other_tissue_negatives=["demo_tissue"]), "'demo_tissue'"),
-    (lambda c: c["tissues"]["demo_tissue"].update(negatives=[]), "no negatives"),
+    (lambda c: c["tissues"]["demo_tissue"].update(negatives=[], species_peaks={}), "no negatives"),
     (lambda c: c["tissues"]["demo_tissue"].update(species_peaks={"Homo_sapiens": "resources/demo/peaks.narrowPeak"}),
      "'Homo_sapiens'"),
     (lambda c: c["tissues"]["demo_tissue"].update(species_peaks={"Simia_referens": "resources/demo/peaks.narrowPeak"}),

@@ -375,3 +375,62 @@ def test_batch_equals_single_fits():
             # Same kernel and the same exact fallback, on threads: identical numbers.
             assert (batch.coef[t], batch.se[t], batch.pvalue[t], batch.status[t]) == \
                 (one.coef, one.se, one.pvalue, one.status)
+
+
+def test_tied_predictions_on_a_kink_give_slsqp_fewer_equality_constraints_than_unknowns(monkeypatch):
+    """Tips with equal predictions (species with identical windows) reach their kink together. Each distinct
+    row is one constraint for the kink maximiser: scipy's SLSQP (1.17) overruns its work space and corrupts
+    memory when it gets more equality constraints than unknowns, which aborted a real demo run."""
+    from tacit import phyloglm
+    from tacit.phyloglm import _independent_kinks, _Objective, _polish
+
+    rng = np.random.default_rng(4)
+    tree = random_tree(35, rng)
+    geom = tree_geometry(tree)
+    x = np.repeat(np.arange(7) / 10, 5)[rng.permutation(35)]  # 7 values, 5 tips each, symmetric about 0.3
+    y = (x + rng.normal(0, 0.15, 35) > 0.3).astype(float)
+    obj = _Objective(geom, np.column_stack([np.ones(35), x]), y, 10.0, 4.0)
+    # With the linear predictor 0 at x = 0.3, mu(0.3) = 1/2 = p by symmetry: the tips at 0.3 are on their kink.
+    theta = np.array([1.5 * 0.3, -1.5, obj.lam_start])
+    kinks = obj.kinks(theta)
+    assert len(kinks) == 5 and np.all(x[kinks] == 0.3)  # five tips on one kink: one constraint
+    assert len(_independent_kinks(obj, theta, kinks)) == 1
+    seen = []
+    original = optimize.minimize
+
+    def spy(*args, **kwargs):
+        eq = [c for c in kwargs.get("constraints", []) if c["type"] == "eq"]
+        count = sum(len(np.atleast_1d(c["fun"](args[1]))) for c in eq)
+        seen.append(count)
+        assert count < len(args[1]), "SLSQP would get more equality constraints than unknowns"
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(phyloglm.optimize, "minimize", spy)
+    out = _polish(obj, theta, kinks)
+    assert seen == [1] and obj.feasible(out) and obj.value(out) >= obj.value(theta)
+    assert abs(obj.kink_gap(out, kinks[0])) < 1e-9 or out is theta
+    monkeypatch.undo()
+    # Whole fits on heavily tied predictions (random responses) run through every path, exact included.
+    for seed in range(6):
+        yy = (np.random.default_rng(seed).random(35) < 0.4).astype(float)
+        if 0 < yy.sum() < 35:
+            fit = fit_phyloglm(geom, x, yy, exact=True)
+            assert fit.status in ("ok", "alpha_at_bound") and math.isfinite(fit.z)
+
+
+def test_kink_constraints_are_independent_with_a_covariate():
+    from tacit.phyloglm import _independent_kinks, _Objective
+
+    rng = np.random.default_rng(8)
+    tree = random_tree(30, rng)
+    x = np.repeat(np.arange(5.0), 6) / 5
+    cov = rng.standard_normal(30)
+    obj = _Objective(tree_geometry(tree), np.column_stack([np.ones(30), x, cov]), (rng.random(30) < 0.5) * 1.0,
+                     10.0, 4.0)
+    theta = np.array([0.1, 1.0, 0.5, obj.lam_start])
+    every = list(range(30))
+    held = _independent_kinks(obj, theta, every)
+    assert 1 <= len(held) <= 2  # dk - 1 with dk = 3
+    normals = np.array([obj.kink_normal(theta, i, unit=False) for i in held])
+    assert np.linalg.matrix_rank(normals) == len(held)
+    assert len({tuple(obj.x[i]) for i in held}) == len(held)

@@ -135,6 +135,30 @@ def test_motif_copies_recovered_through_orthologs(small, tmp_path):
     assert np.mean([per_ocr[p.name] >= 0.5 * len(result.species) for p in peaks]) > 0.95
 
 
+def test_species_peaks_sit_on_that_species_loci(small, genomes):
+    """The second species' OCRs: in its own genome, centred on its copy of a locus (its motif copies within
+    the model's window, in reference orientation or reversed), open loci only, at the rates of its copies."""
+    counts = true_copies(small)
+    (path,) = sorted((small / "species_peaks").iterdir())
+    species = path.name.removesuffix(".narrowPeak")
+    tree = read_tree(small / "tree.nwk")
+    assert species != REFERENCE and species in tree.tip_names
+    peaks = read_narrowpeak(path)
+    genome = genomes[species]
+    assert len(peaks) > 0.3 * counts[species].notna().sum()
+    assert len({p.name for p in peaks}) == len(peaks)
+    for peak in peaks:
+        assert 0 <= peak.start <= peak.summit < peak.end <= len(genome[peak.chrom])
+        locus = "ocr_" + peak.name.rsplit("_", 1)[1]
+        window = genome[peak.chrom][peak.summit - WIDTH // 2: peak.summit + WIDTH // 2]
+        assert sorted((window.count(MOTIF), window.count(MOTIF_RC))) == [0, counts.loc[locus, species]], peak.name
+    # Open with P_OPEN of the species' own copies: loci with 4 copies are open far more often than with none.
+    open_loci = {"ocr_" + p.name.rsplit("_", 1)[1] for p in peaks}
+    have = counts[species].dropna()
+    rate = {c: np.mean([locus in open_loci for locus in have.index[have == c]]) for c in (0, 4)}
+    assert rate[0] < 0.15 < 0.8 < rate[4], rate
+
+
 def test_chains_hold_the_maf_alignment(small, genomes, tmp_path):
     """Each species' chain file (reference = target) holds the MAF's aligned base pairs: the package's chain reader
     accepts it, its blocks align mostly identical bases of the two genomes (query strand '-' counted from the end,

@@ -55,6 +55,8 @@ def make_work(work: Path, demo: Path, chunks: int = 1, parts: int = 1, groups: i
     tissue = next(iter(config["tissues"].values()))
     tissue.update(peaks=str(demo / "peaks.narrowPeak"), negatives=[str(demo / "negatives.bed")],
                   model_spec=str(ROOT / tissue["model_spec"]))
+    tissue["species_peaks"] = {path.name.removesuffix(".narrowPeak"): str(path)
+                               for path in sorted((demo / "species_peaks").glob("*.narrowPeak"))}
     config["tissues"] = {"small_tissue": tissue}
     config["association"].update(permulations=50, max_permulations=500, chunks=chunks)
     config["scoring"] = {"parts": parts}

@@ -737,21 +737,42 @@ def _polish(obj: _Objective, theta: np.ndarray, kinks: list[int]) -> np.ndarray:
     normals = np.vstack([-rows, rows])  # btol -/+ rows @ beta >= 0
     wall_jac = np.hstack([normals, np.zeros((len(normals), 1))])
     cons = [{"type": "ineq", "fun": lambda t: obj.btol + normals @ t[: obj.dk], "jac": lambda t: wall_jac}]
-    if kinks:
-        cons.append({"type": "eq", "fun": lambda t: np.array([obj.kink_gap(t, i) for i in kinks]),
-                     "jac": lambda t: np.array([obj.kink_normal(t, i, unit=False) for i in kinks])})
+    held = _independent_kinks(obj, theta, kinks)
+    if held:
+        cons.append({"type": "eq", "fun": lambda t: np.array([obj.kink_gap(t, i) for i in held]),
+                     "jac": lambda t: np.array([obj.kink_normal(t, i, unit=False) for i in held])})
     bounds = [(None, None)] * obj.dk + [obj.lam_bounds]
     side = obj.below(theta)
-    obj.forced = {i: bool(side[i]) for i in kinks}
+    obj.forced = {i: bool(side[i]) for i in kinks if any(np.array_equal(obj.x[i], obj.x[j]) for j in held)}
     try:
         res = optimize.minimize(lambda t: obj.to_minimise(t, wall=False), theta, jac=True, method="SLSQP",
                                 bounds=bounds, constraints=cons, options={"maxiter": 150, "ftol": 1e-14})
     finally:
         obj.forced = {}
     out = res.x
-    if not (obj.feasible(out) and all(abs(obj.kink_gap(out, i)) < 1e-9 for i in kinks)):
+    if not (obj.feasible(out) and all(abs(obj.kink_gap(out, i)) < 1e-9 for i in held)):
         return theta
     return out
+
+
+def _independent_kinks(obj: _Objective, theta: np.ndarray, kinks: list[int]) -> list[int]:
+    """The kink tips whose constraints :func:`_polish` imposes: nearest the kink first, one per distinct design
+    row (tips with equal rows, e.g. tied predictions, share one kink), only constraints independent of those
+    already held, and at most ``dk - 1`` of them (off the ridge no more distinct rows can sit on their kinks
+    together). SLSQP must get fewer equality constraints than unknowns: scipy's (1.17) overruns its work
+    space, corrupting memory, when there are more equality constraints than unknowns."""
+    held: list[int] = []
+    normals: list[np.ndarray] = []
+    for i in sorted(kinks, key=lambda i: abs(obj.kink_gap(theta, i))):
+        if len(held) >= max(obj.dk - 1, 1):
+            break
+        if any(np.array_equal(obj.x[i], obj.x[j]) for j in held):
+            continue
+        candidate = normals + [obj.kink_normal(theta, i, unit=False)]
+        if np.linalg.matrix_rank(np.array(candidate)) == len(candidate):
+            held.append(i)
+            normals = candidate
+    return held
 
 
 def _leave_kink(obj: _Objective, theta: np.ndarray, directions: list[np.ndarray], jump: float

@@ -15,7 +15,9 @@ The data are small but every stage of the workflow does real work on them:
   scaffolds, some of them inverted;
 * a MAF alignment (one block per locus, a few split in two) with the reference row first, as UCSC multiz;
 * the same alignment as one UCSC chain file per species (reference = target), written last and without
-  random numbers, so adding it changed no other file.
+  random numbers, so adding it changed no other file;
+* the tissue's OCRs in one more species, from its own motif copies, on a random stream of its own (adding
+  them changed no other data file).
 
 Everything is drawn from ``numpy.random.default_rng([seed, stream])`` with one stream per component, and every
 file is written in a fixed order (gzip without timestamps), so a seed always gives the same bytes.
@@ -653,6 +655,49 @@ def peak_rows(sim: Simulation, open_mask: np.ndarray, rng: np.random.Generator) 
     return lines
 
 
+def species_centre(sim: Simulation, s: int, i: int) -> int | None:
+    """Forward position in species ``s``'s genome of its base at (or just after) the reference locus centre;
+    ``None`` when the species lacks locus ``i``."""
+    rows, matrix = sim.blocks[i]
+    at = np.flatnonzero(rows == s)
+    if at.size == 0:
+        return None
+    column = np.flatnonzero(matrix[0] != GAP)[CENTRE]
+    place = sim.places[s][i]
+    offset = min(int(np.count_nonzero(matrix[at[0], :column] != GAP)), place.size - 1)  # reference orientation
+    return place.start + offset if place.strand == "+" else place.start + place.size - 1 - offset
+
+
+def species_peak_rows(sim: Simulation, s: int, rng: np.random.Generator) -> list[str]:
+    """narrowPeak lines of tissue 1's OCRs in species ``s`` (its own genome's coordinates), as a peak caller on
+    that species' data would give them: a locus it keeps is open with probability :data:`P_OPEN` of its own
+    motif copies; summit within 15 bp of the locus centre, 100-300 bp on each side (within the sequence).
+    Named ``{species}_peak_NNNNN`` in locus order, sorted by sequence and start."""
+    name = sim.species[s]
+    lengths = {chrom: len(seq) for chrom, seq in sim.genomes[s].items()}
+    rows = []
+    for i in range(len(sim.loci)):
+        centre = species_centre(sim, s, i)
+        copies = sim.counts[i, s]
+        if centre is None or rng.random() >= P_OPEN[copies]:
+            continue
+        chrom = sim.places[s][i].chrom
+        summit = min(max(centre + int(rng.integers(-15, 16)), 0), lengths[chrom] - 1)
+        start = max(summit - int(rng.integers(100, 301)), 0)
+        end = min(summit + int(rng.integers(100, 301)), lengths[chrom])
+        signal = 2.0 + 3.0 * copies + rng.gamma(2.0, 1.0)
+        rows.append((int(chrom.split("_")[1]), start, f"{chrom}\t{start}\t{end}\t{name}_peak_{i + 1:05d}\t"
+                     f"{min(1000, int(signal * 50))}\t.\t{signal:.5f}\t{signal * 4.0:.5f}\t{signal * 3.2:.5f}\t"
+                     f"{summit - start}\n"))
+    return [line for _, _, line in sorted(rows)]
+
+
+def peaks_species(sim: Simulation) -> int:
+    """The species whose tissue-1 OCRs the data set includes: the one nearest the reference, as the second
+    species of a real study usually is (ties: tree order)."""
+    return int(np.argmin(distance_to_reference(sim.tree)[1:])) + 1
+
+
 def negative_rows(sim: Simulation, open_mask: np.ndarray, n_spacer: int, rng: np.random.Generator,
                   width: int = 400) -> list[str]:
     """BED lines of ``width``-bp negatives: every closed locus (centred +-15 bp) and ``n_spacer`` spacer windows."""
@@ -719,6 +764,10 @@ def write_simulation(sim: Simulation, out_dir: str | os.PathLike[str]) -> dict[s
         write_lines(negatives, where / "negatives.bed")
         write_lines(truth_rows(sim, open_mask), where / "truth.tsv", truth_header)
         stats[f"{stream}_peaks"], stats[f"{stream}_negatives"] = len(peaks), len(negatives)
+    other = peaks_species(sim)
+    species_peaks = species_peak_rows(sim, other, rng_for(sim.seed, f"species-peaks:{sim.species[other]}"))
+    write_lines(species_peaks, out / "species_peaks" / f"{sim.species[other]}.narrowPeak")
+    stats["species_peaks"] = len(species_peaks)
     write_chains(sim, out / "chains")  # last, and without random numbers: the other files do not change
     return stats
 
@@ -767,6 +816,10 @@ invented, but each workflow stage has real work to do.
   For `tacit chain-orthologs`, or the workflow with `alignment: {{format: chain, chains:
   <this folder>/chains/{{species}}.chain.gz}}`; the orthologs equal those through the MAF.
 * **Tissue 2** (`tissue2/`): the same loci with a second openness draw: {t2_peaks} OCRs, {t2_neg} negatives.
+* **The tissue in a second species** (`species_peaks/{other}.narrowPeak`): tissue 1's OCRs in
+  `{other}`, the species nearest the reference, in its own genome's coordinates: each locus it keeps is
+  open with the same probabilities of its own motif copies; {n_species_peaks} OCRs named `{other}_peak_NNNNN` after their locus.
+  For the config's `tissues.<name>.species_peaks` (TACIT's cross-species training windows).
 
 ## Counts
 
@@ -795,6 +848,7 @@ def write_readme(sim: Simulation, stats: dict[str, int], out_dir: str | os.PathL
         p_open2=list(P_OPEN_TISSUE2), n_social_species=int(sim.traits.social.sum()),
         n_brain=int((sim.plan.planted == "brain_size").sum()), n_social=int((sim.plan.planted == "social").sum()),
         rate=LOCUS_RATE, n_split=len(sim.split), t2_peaks=stats["tissue2_peaks"], t2_neg=stats["tissue2_negatives"],
-        t1_peaks=stats["tissue1_peaks"], t1_neg=stats["tissue1_negatives"])
+        t1_peaks=stats["tissue1_peaks"], t1_neg=stats["tissue1_negatives"],
+        other=sim.species[peaks_species(sim)], n_species_peaks=stats["species_peaks"])
     with atomic_writer(Path(out_dir) / "README.md") as out:
         out.write(text)

@@ -116,6 +116,8 @@ config["alignment"]["maf"] = str(demo / "alignment.maf.gz")
 tissue = next(iter(config["tissues"].values()))
 tissue.update(peaks=str(demo / "peaks.narrowPeak"), negatives=[str(demo / "negatives.bed")],
               model_spec=str(root / tissue["model_spec"]))
+tissue["species_peaks"] = {path.name.removesuffix(".narrowPeak"): str(path)
+                           for path in sorted((demo / "species_peaks").glob("*.narrowPeak"))}
 config["tissues"] = {"small_tissue": tissue}
 config["association"].update(permulations=50, max_permulations=500)
 (work / "config.yaml").write_text(yaml.safe_dump(config))
