@@ -273,11 +273,11 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
                 info[a - 1, b - 1] = acc[root, 0, t]
                 info[b - 1, a - 1] = acc[root, 0, t]
             t += 1
-    logdet = _logdet_pd(info)
+    inv = np.empty((dk, dk))
+    logdet = _inverse_pd(info, inv) if want_grad else _logdet_pd(info)
     if not math.isfinite(logdet):
         return -math.inf, loglik
     if want_grad:
-        inv = np.linalg.inv(info)
         for k in range(kd):
             tr = 0.0
             for t in range(nt):
@@ -325,10 +325,11 @@ def _add_branch(acc, r, pr, t, dt, ncol, d, ia, ib, replace, col, dcol):
 
 
 @njit(cache=True, error_model="numpy")
-def _logdet_pd(m) -> float:
-    """``log det(m)`` by Cholesky, NaN when ``m`` is not positive definite (numba's cholesky raises)."""
+def _cholesky(m, lower) -> float:
+    """Fill ``lower`` with the Cholesky factor of ``m``; returns ``log det(m)``, NaN when ``m`` is not
+    positive definite."""
     n = m.shape[0]
-    lower = np.zeros((n, n))
+    lower[:, :] = 0.0
     out = 0.0
     for j in range(n):
         s = m[j, j]
@@ -344,6 +345,49 @@ def _logdet_pd(m) -> float:
                 v -= lower[i, k] * lower[j, k]
             lower[i, j] = v / lower[j, j]
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def _logdet_pd(m) -> float:
+    """``log det(m)`` by Cholesky, NaN when ``m`` is not positive definite (numba's cholesky raises)."""
+    return _cholesky(m, np.empty(m.shape))
+
+
+@njit(cache=True, error_model="numpy")
+def _solve_cholesky(lower, b, out) -> None:
+    """``out = m^-1 b`` from the Cholesky factor ``lower`` of ``m`` (forward, then back substitution)."""
+    n = lower.shape[0]
+    for i in range(n):
+        v = b[i]
+        for k in range(i):
+            v -= lower[i, k] * out[k]
+        out[i] = v / lower[i, i]
+    for i in range(n - 1, -1, -1):
+        v = out[i]
+        for k in range(i + 1, n):
+            v -= lower[k, i] * out[k]
+        out[i] = v / lower[i, i]
+
+
+@njit(cache=True, error_model="numpy")
+def _inverse_pd(m, inv) -> float:
+    """Fill ``inv`` with ``m^-1`` through Cholesky; returns ``log det(m)`` (NaN, ``inv`` unset, when ``m`` is not
+    positive definite). Used instead of ``np.linalg.inv``, which raises on matrices singular to machine
+    precision (predictors on extreme scales) and has no place in a parallel loop."""
+    n = m.shape[0]
+    lower = np.empty((n, n))
+    logdet = _cholesky(m, lower)
+    if not math.isfinite(logdet):
+        return logdet
+    unit = np.zeros(n)
+    col = np.empty(n)
+    for j in range(n):
+        unit[:] = 0.0
+        unit[j] = 1.0
+        _solve_cholesky(lower, unit, col)
+        for i in range(n):
+            inv[i, j] = col[i]
+    return logdet
 
 
 # ------------------------------------------------------------------------------------------ the climb
@@ -373,9 +417,10 @@ def glm_start(x, y, btol):
                 xtwz[a] += x[i, a] * w * z
                 for b in range(dk):
                     xtwx[a, b] += x[i, a] * w * x[i, b]
-        if bad or not math.isfinite(_logdet_pd(xtwx)):
+        lower = np.empty((dk, dk))
+        if bad or not math.isfinite(_cholesky(xtwx, lower)):
             break
-        beta = np.linalg.solve(xtwx, xtwz)
+        _solve_cholesky(lower, xtwz, beta)
         for i in range(n):
             e = 0.0
             for a in range(dk):
@@ -678,7 +723,9 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
                                  work_acc, force)
     if not math.isfinite(penalised):
         return NOT_FINITE, math.nan, math.nan, n_eval
-    inv = np.linalg.inv(info)
+    inv = np.empty((dk, dk))
+    if not math.isfinite(_inverse_pd(info, inv)):
+        return NOT_FINITE, math.nan, math.nan, n_eval
     for a in range(dk):
         se_out[a] = math.sqrt(inv[a, a])
     theta_out[:] = theta

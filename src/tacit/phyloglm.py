@@ -33,7 +33,7 @@ slope = 0, a tip's ``mu_i = p`` or the bound ``|X beta| = btol``) and a check th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import optimize, stats
@@ -787,9 +787,16 @@ def _leave_kink(obj: _Objective, theta: np.ndarray, directions: list[np.ndarray]
         rise = (obj.value(theta + _PROBE * d) - base) / _PROBE
         if rise > best:
             best, where = rise, theta + jump * d
-    if where is not None:
-        where[-1] = np.clip(where[-1], *obj.lam_bounds)
-    return where
+    if where is None:
+        return None
+    where[-1] = np.clip(where[-1], *obj.lam_bounds)
+    # Within |x beta| <= btol: a jump along a kink normal moves the linear predictor by up to jump * |x|,
+    # which leaves the bound for predictors on a large scale; shorten it towards theta until it is inside.
+    for _ in range(60):
+        if obj.feasible(where):
+            return where
+        where = theta + (where - theta) / 2
+    return None
 
 
 def _first_move_like_r(obj: _Objective, theta: np.ndarray) -> np.ndarray:
@@ -877,6 +884,8 @@ def _stationary(obj: _Objective, theta: np.ndarray) -> bool:
     if obj.spread(theta) == 0.0:
         free = [obj.unit(j) for j in range(1, obj.dk)]
     normals.extend(free + [-v for v in free])
+    if not (np.all(np.isfinite(grad)) and np.all(np.isfinite(normals))):
+        return False  # no likelihood (or no kink direction) here: not a maximum
     if not normals:
         return bool(np.max(np.abs(grad)) <= _GTOL)
     _, residual = optimize.nnls(np.array(normals).T, grad)
@@ -937,13 +946,36 @@ def fit_phyloglm(tree: Tree | TreeGeometry, x: np.ndarray, y: np.ndarray, covari
         return _not_fitted("one_class", n, dk)
     if singular_design(design):
         return _not_fitted("singular_design", n, dk)
-    obj = _Objective(geom, design, y, btol, log_alpha_bound)
-    if not exact:
-        fast = _fit_compiled(obj)
-        if fast is not None:
-            return fast
-    theta = _maximise(obj, _glm_start(design, y, btol))
-    return _summarise(obj, theta)
+    scale = _power_of_two_scales(design[:, 1:])
+    obj = _Objective(geom, design * np.append(1.0, scale), y, btol, log_alpha_bound)
+    fit = _fit_compiled(obj) if not exact else None
+    if fit is None:
+        fit = _summarise(obj, _maximise(obj, _glm_start(obj.x, y, btol)))
+    return _unscale(fit, scale)
+
+
+def _power_of_two_scales(columns: np.ndarray) -> np.ndarray:
+    """Per column of ``columns``, the power of two that brings its largest absolute value within [1/16, 16],
+    or 1 when it is there already.
+
+    The model is equivariant under scaling a predictor (its slope scales inversely; z, p, alpha, the
+    likelihood's maximiser and the bound ``|x beta| <= btol`` do not change), but the climbs' tolerances and
+    steps are absolute: predictions on a scale of 1e6 left a few fits unconverged. Powers of two scale without
+    rounding, and predictions on TACIT's 0-1 scale are left as they are.
+    """
+    top = np.max(np.abs(columns), axis=0) if columns.size else np.zeros(columns.shape[1:])
+    with np.errstate(divide="ignore"):
+        exponent = np.where((top > 0) & (np.abs(np.log2(top)) > 4), -np.round(np.log2(top)), 0.0)
+    return np.ldexp(1.0, exponent.astype(np.int64))
+
+
+def _unscale(fit: LogisticFit, scale: np.ndarray) -> LogisticFit:
+    """``fit`` of columns multiplied by ``scale`` (besides the intercept), in the original units."""
+    if np.all(scale == 1.0) or not np.isfinite(fit.coef):
+        return fit
+    full = np.append(1.0, scale)
+    return replace(fit, coef=fit.coef * scale[0], se=fit.se * scale[0], coefficients=fit.coefficients * full,
+                   std_errors=fit.std_errors * full)
 
 
 def _alpha_near_bound(lam: float | np.ndarray, lo: float, hi: float) -> bool | np.ndarray:
@@ -952,8 +984,12 @@ def _alpha_near_bound(lam: float | np.ndarray, lo: float, hi: float) -> bool | n
 
 
 def singular_design(design: np.ndarray) -> bool:
-    """A constant column besides the intercept, or collinear columns: phyloglm cannot fit it."""
-    return bool(np.any(np.ptp(design[:, 1:], axis=0) == 0) or np.linalg.matrix_rank(design) < design.shape[1])
+    """A constant column besides the intercept, or collinear columns: phyloglm cannot fit it. Columns are
+    brought to one scale first, so a predictor in units of 1e-6 next to a covariate in units of 1e4 is not
+    called collinear (the rank's tolerance is relative to the largest column)."""
+    if np.any(np.ptp(design[:, 1:], axis=0) == 0):
+        return True
+    return bool(np.linalg.matrix_rank(design / np.max(np.abs(design), axis=0)) < design.shape[1])
 
 
 def _kernel_tree(geom: TreeGeometry) -> tuple[np.ndarray, ...]:
@@ -1022,14 +1058,15 @@ def fit_batch(geom: TreeGeometry, xs: np.ndarray, ys: np.ndarray, pairs: np.ndar
         np.asarray(covariates, dtype=float).reshape(n, -1))
     dk = 2 + cov.shape[1]
     count = len(pairs)
+    x_scale, cov_scale = _power_of_two_scales(xs.T), _power_of_two_scales(cov)  # as fit_phyloglm
     theta, se = np.zeros((count, dk + 1)), np.ones((count, dk))
     code, value, used = np.zeros(count, dtype=np.int64), np.zeros((count, 2)), np.zeros(count, dtype=np.int64)
     centre = math.log(geom.tmax)
     lo, hi = centre - log_alpha_bound, centre + log_alpha_bound
     if count:
-        logistic_kernels.fit_pairs(*_kernel_tree(geom), xs, ys, cov, pairs, lo, hi, centre, btol, theta, se, code,
-                                   value, used)
-    coef, coef_se = theta[:, 1].copy(), se[:, 1].copy()
+        logistic_kernels.fit_pairs(*_kernel_tree(geom), xs * x_scale[:, None], ys, cov * cov_scale, pairs, lo, hi,
+                                   centre, btol, theta, se, code, value, used)
+    coef, coef_se = theta[:, 1] * x_scale[pairs[:, 0]], se[:, 1] * x_scale[pairs[:, 0]]
     z = coef / coef_se
     pvalue = 2.0 * stats.norm.sf(np.abs(z))
     status = np.where(_alpha_near_bound(theta[:, -1], lo, hi), "alpha_at_bound", "ok").astype(object)
@@ -1046,10 +1083,13 @@ def _summarise(obj: _Objective, theta: np.ndarray) -> LogisticFit:
     """Standard errors, Wald tests and status at the optimum ``theta``."""
     beta, alpha = theta[: obj.dk], math.exp(-theta[-1])
     penalised, loglik, info = obj.evaluate(theta, None)
-    se = np.sqrt(np.diag(np.linalg.inv(info)))
+    try:
+        se = np.sqrt(np.diag(np.linalg.inv(info)))
+    except np.linalg.LinAlgError:  # no information at this point (no likelihood there either)
+        se = np.full(obj.dk, math.nan)
     z = beta / se
     pvalue = 2.0 * stats.norm.sf(np.abs(z))
-    converged = _stationary(obj, theta)
+    converged = _stationary(obj, theta) and bool(np.all(np.isfinite(se)))
     at_bound = bool(_alpha_near_bound(theta[-1], *obj.lam_bounds))
     status = "not_converged" if not converged else ("alpha_at_bound" if at_bound else "ok")
     return LogisticFit(coef=float(beta[1]), se=float(se[1]), z=float(z[1]), pvalue=float(pvalue[1]),
