@@ -10,12 +10,17 @@ Cases (241-species Zoonomia tree when ../shared is present, else a random 241-ti
               Brownian liability) on activity with 15 % missing orthologs, observed fit and permulations
 Baselines: continuous - a careful per-fit loop, one Cholesky factor per OCR and whitened least squares per
 permulation; binary - per fit, scipy's L-BFGS-B on the numpy penalised likelihood (tacit.phyloglm's
-reference implementation, analytic gradient) from phyloglm's start.
+reference implementation, analytic gradient) from phyloglm's start. When Rscript and the R package phylolm
+are available, also TACIT's loop in R (benchmarks/r_loop.R: per OCR the pruned tree, then one phylolm or
+phyloglm fit per permulation), on 400 continuous and 100 binary fits of the same data; skipped otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +35,32 @@ from tacit.tables import PredictionMatrix
 from tacit.tree import Tree, read_tree, simulate_bm, tip_covariance
 
 ZOONOMIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "zoonomia" / "zoonomia_241.nwk"
+R_LOOP = Path(__file__).with_name("r_loop.R")
+
+
+def r_missing() -> str | None:
+    """Why TACIT's R loop cannot run here, or None when it can."""
+    if shutil.which("Rscript") is None:
+        return "Rscript is not on PATH"
+    probe = subprocess.run(["Rscript", "-e", "library(phylolm)"], capture_output=True, text=True)
+    return None if probe.returncode == 0 else "the R package phylolm is not installed"
+
+
+def r_rate(mode: str, tree: Tree, values: np.ndarray, traits: np.ndarray) -> float:
+    """Fits per second of benchmarks/r_loop.R: each row of ``values`` (OCR predictions, NaN = no ortholog)
+    against each row of ``traits``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "tree.nwk").write_text(tree.to_newick() + "\n")
+        for name, table in (("x.tsv", values), ("y.tsv", traits)):
+            pd.DataFrame(table, columns=tree.tip_names).to_csv(folder / name, sep="\t", index=False, na_rep="NA",
+                                                               float_format="%.10g")
+        run = subprocess.run(["Rscript", str(R_LOOP), mode, str(folder / "tree.nwk"), str(folder / "x.tsv"),
+                              str(folder / "y.tsv")], capture_output=True, text=True)
+    if run.returncode:
+        raise RuntimeError(f"{R_LOOP.name} failed: {run.stderr.strip()}")
+    _, fits, _, seconds = run.stdout.split()
+    return int(fits) / float(seconds)
 
 
 def random_tree(n: int, rng: np.random.Generator) -> Tree:
@@ -74,7 +105,7 @@ def binary_baseline_rate(tree: Tree, xs: np.ndarray, y: np.ndarray, n_fits: int)
     return n_fits / (time.perf_counter() - start)
 
 
-def binary_case(tree: Tree, rng: np.random.Generator, n_ocrs: int, permulations: int) -> None:
+def binary_case(tree: Tree, rng: np.random.Generator, n_ocrs: int, permulations: int, with_r: bool) -> None:
     liability = simulate_bm(tree, 1, rng)[: tree.n_tips, 0]
     y = (liability >= np.quantile(liability, 0.85)).astype(float)
     act = simulate_bm(tree, n_ocrs, rng)[: tree.n_tips].T
@@ -101,6 +132,10 @@ def binary_case(tree: Tree, rng: np.random.Generator, n_ocrs: int, permulations:
     fits = int(table["perm_trials"].fillna(0).sum() + table["status"].isin(["ok", "alpha_at_bound"]).sum())
     print(f"binary    {fits / took:14,.0f} fits/s (tacit associate: {n_ocrs} OCRs x {permulations} permulations, "
           f"distinct species sets, {took:.1f} s)")
+    if with_r:
+        r = r_rate("glm", tree, values[:10], ys[:10])
+        print(f"R phyloglm loop {r:9,.1f} fits/s   ratio vs R: fit_batch {rate / r:,.0f}x, "
+              f"tacit associate {fits / took / r:,.0f}x")
 
 
 def main() -> None:
@@ -119,10 +154,11 @@ def main() -> None:
     print(f"tree: {tree.n_tips} species; baseline per-fit loop: {base:,.0f} fits/s")
     settings = AssociationSettings(permulations=args.permulations, max_permulations=args.permulations, seed=1)
     series = pd.Series(trait, index=tree.tip_names)
+    rates = {}
+    distinct = act.copy()
+    distinct[rng.random(distinct.shape) < 0.15] = np.nan
     for case in ("distinct", "shared"):
-        values = act.copy()
-        if case == "distinct":
-            values[rng.random(values.shape) < 0.15] = np.nan
+        values = distinct if case == "distinct" else act
         matrix = PredictionMatrix([f"ocr{i}" for i in range(args.ocrs)], tree.tip_names, values)
         # Warm-up on 20 OCRs: the compiled loops are loaded (or compiled, on a first run) once per process.
         associate(PredictionMatrix(matrix.ocrs[:20], matrix.species, values[:20]), tree, series, settings)
@@ -130,8 +166,17 @@ def main() -> None:
         associate(matrix, tree, series, settings)
         rate = args.ocrs * args.permulations / (time.perf_counter() - start)
         print(f"{case:9s} {rate:14,.0f} OCR*permulations/s   ratio vs per-fit loop: {rate / base:8.1f}x")
+        rates[case] = rate
+    missing = r_missing()
+    if missing:
+        print(f"R loop: skipped ({missing})")
+    else:
+        perm_rng = np.random.default_rng(2)  # its own stream: the cases below see the same data with or without R
+        r = r_rate("lm", tree, distinct[:20], np.array([perm_rng.permutation(trait) for _ in range(20)]))
+        print(f"R phylolm loop {r:10,.0f} fits/s   ratio vs R: distinct {rates['distinct'] / r:,.0f}x, "
+              f"shared {rates['shared'] / r:,.0f}x")
     if args.binary_ocrs:
-        binary_case(tree, rng, args.binary_ocrs, args.binary_permulations)
+        binary_case(tree, rng, args.binary_ocrs, args.binary_permulations, with_r=not missing)
 
 
 if __name__ == "__main__":
