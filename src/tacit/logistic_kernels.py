@@ -602,7 +602,7 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
         s = trial - theta
         yv = g - g_new  # the change of the gradient of -F, the function minimised
         for a in range(kd):
-            if not free[a] or (a == dk and lam_fixed and s[a] == 0.0):
+            if not free[a] or (a == dk and lam_fixed):
                 # Fixed coordinates carry no curvature information; nor does log(1/alpha) held at its bound
                 # (its gradient still changes with beta, which would shrink and skew the estimate along beta).
                 yv[a] = 0.0
