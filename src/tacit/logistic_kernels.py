@@ -146,20 +146,19 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
                     part[r, 1, 1 + j] = sign * (dmu - rr * dp[j]) / p
                 else:
                     part[r, 0, 1 + j] = -sign * (ss * dp[j] - dmu) / q
+    # A node's partials are rescaled (and the scale's logarithm kept) only when they leave [1e-150, 1e150]:
+    # a division and a pass over the row at every node would lengthen the chain from tips to root.
     logscale = 0.0
-    scale = 1.0  # product of the scales since the last logarithm (kept within floating-point range)
     for r in range(rows - 1):
         s = part[r, 0, 0] + part[r, 1, 0]
         if not s > 0.0:
             return -math.inf, -math.inf
-        scale *= s
-        if scale < 1e-200 or scale > 1e200:
-            logscale += math.log(scale)
-            scale = 1.0
-        inv = 1.0 / s
-        for c in range(ncol):
-            part[r, 0, c] *= inv
-            part[r, 1, c] *= inv
+        if s < 1e-150 or s > 1e150:
+            logscale += math.log(s)
+            inv = 1.0 / s
+            for c in range(ncol):
+                part[r, 0, c] *= inv
+                part[r, 1, c] *= inv
         l0 = part[r, 0, 0]
         l1 = part[r, 1, 0]
         pr = parent_of[r]
@@ -183,7 +182,7 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
     total = q * part[root, 0, 0] + p * part[root, 1, 0]
     if not total > 0.0:
         return -math.inf, -math.inf
-    loglik = math.log(total) + logscale + math.log(scale)
+    loglik = math.log(total) + logscale
     if want_grad:
         for k in range(kd):
             grad[k] = (q * part[root, 0, 1 + k] + p * part[root, 1, 1 + k]
@@ -205,61 +204,58 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
                 for t in range(nt):
                     acc[r, c, t] = 0.0
     root_ratio = math.sqrt(q / p)
+    # d m / d p on each branch of the emission (see the gradient below), per evaluation
+    dm_dp_below = -1.0 / (2.0 * p * p * root_ratio)
+    dm_dp_above = root_ratio / (2.0 * q * q)
     vec = np.empty(d)
+    blk = np.empty(nt)
     dvec = np.zeros((kd, d))
     dtl = np.zeros(kd)
+    inv_root_ratio = 1.0 / root_ratio
     for i in range(n):
         r = tip_row[i]
         pr = parent_of[r]
         mi = mu[i]
         w = mi * (1.0 - mi)
-        m = mi * root_ratio if below[i] else (1.0 - mi) / root_ratio
+        # branch-free selection of the emission branch (a data-dependent branch mispredicts half the time)
+        sb = 1.0 if below[i] else 0.0
+        sa = 1.0 - sb
+        m = sb * mi * root_ratio + sa * (1.0 - mi) * inv_root_ratio
+        inv_m = 1.0 / m
         e_r = e2[r]
         e_p = e2[pr]
-        ratio = w / (m * m)
+        ratio = w * inv_m * inv_m
         tl = e_r * ratio - e_p
         if not tl > 0.0:
             return -math.inf, -math.inf
+        inv_tl = 1.0 / tl
         shrink = h[r]  # exp(-alpha age)
-        f = w / m * shrink
+        f = w * inv_m * shrink
         vec[0] = 1.0
         for j in range(dk):
             vec[1 + j] = f * x[i, j]
-        for t in range(nt):
-            acc[r, 0, t] = vec[ia[t]] * vec[ib[t]] / tl
         if want_grad:
-            dm_dmu = root_ratio if below[i] else -1.0 / root_ratio
-            if below[i]:
-                dm_dp = -mi / (2.0 * p * p * root_ratio)
-            else:
-                dm_dp = (1.0 - mi) * root_ratio / (2.0 * q * q)
-            for k in range(kd):
-                dvec[k, 0] = 0.0
-                if k < dk:
-                    dmu = w * x[i, k]
-                    dw = (1.0 - 2.0 * mi) * dmu
-                    dm = dm_dmu * dmu + dm_dp * dp[k]
-                    dtl[k] = e_r * (dw / (m * m) - 2.0 * w / (m * m * m) * dm)
-                    dover = (dw / m - w / (m * m) * dm) * shrink
-                    for j in range(dk):
-                        dvec[k, 1 + j] = dover * x[i, j]
-                else:
-                    dtl[k] = 2.0 * alpha * (age[r] * e_r * ratio - age[pr] * e_p)
-                    for j in range(dk):
-                        dvec[k, 1 + j] = vec[1 + j] * alpha * age[r]
-                for t in range(nt):
-                    a = ia[t]
-                    b = ib[t]
-                    acc[r, 1 + k, t] = (dvec[k, a] * vec[b] + vec[a] * dvec[k, b] - acc[r, 0, t] * dtl[k]) / tl
+            dm_dmu = sb * root_ratio - sa * inv_root_ratio
+            dm_dp = sb * mi * dm_dp_below + sa * (1.0 - mi) * dm_dp_above
+            age_r = age[r]
+            dtl[dk] = 2.0 * alpha * (age_r * e_r * ratio - age[pr] * e_p)
+            for j in range(dk):
+                dvec[dk, 1 + j] = vec[1 + j] * alpha * age_r
+            for k in range(dk):
+                dmu = w * x[i, k]
+                dw = (1.0 - 2.0 * mi) * dmu
+                dm = dm_dmu * dmu + dm_dp * dp[k]
+                dtl[k] = e_r * inv_m * inv_m * (dw - 2.0 * w * inv_m * dm)
+                dover = (dw - w * inv_m * dm) * inv_m * shrink
+                for j in range(dk):
+                    dvec[k, 1 + j] = dover * x[i, j]
+        _tip_block(acc, pr, vec, dvec, dtl, inv_tl, ncol - 1, d, blk)
     dt = np.zeros(kd)
     col = np.empty(d)
     dcol = np.empty(d)
     for r in range(rows - 1):
         pr = parent_of[r]
-        if row_tip[r] >= 0:  # a tip's branch is already in its p p' / t
-            for c in range(ncol):
-                for t in range(nt):
-                    acc[pr, c, t] += acc[r, c, t]
+        if row_tip[r] >= 0:  # a tip's block, its branch included, is already in its parent's
             continue
         dt[dk] = 2.0 * alpha * (age[r] * e2[r] - age[pr] * e2[pr])
         _add_branch(acc, r, pr, e2[r] - e2[pr], dt, ncol, d, ia, ib, False, col, dcol)
@@ -292,6 +288,55 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
     return value, loglik
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _tip_block(acc, pr, vec, dvec, dtl, inv_tl, nder, d, blk):
+    """Add a tip's packed block ``v v' / t`` (``v = vec``, ``t = 1 / inv_tl``: its branch is included) and its
+    derivatives ``(dv v' + v dv' - v v' dt / t) / t`` (``dv = dvec[k]``, ``dt = dtl[k]``, ``k < nder``) to its
+    parent's, ``acc[pr]``. ``blk`` (``(nt,)``) is work space. Written out for ``d = 3`` (one predictor): the
+    general loops spend most of their time on index arithmetic."""
+    if d == 3:
+        v1 = vec[1]
+        v2 = vec[2]
+        w1 = v1 * inv_tl
+        w2 = v2 * inv_tl
+        b0 = inv_tl
+        b1 = w1
+        b2 = w2
+        b3 = w1 * v1
+        b4 = w1 * v2
+        b5 = w2 * v2
+        acc[pr, 0, 0] += b0
+        acc[pr, 0, 1] += b1
+        acc[pr, 0, 2] += b2
+        acc[pr, 0, 3] += b3
+        acc[pr, 0, 4] += b4
+        acc[pr, 0, 5] += b5
+        for k in range(nder):
+            g1 = dvec[k, 1]
+            g2 = dvec[k, 2]
+            e = dtl[k]
+            acc[pr, 1 + k, 0] += (0.0 - b0 * e) * inv_tl
+            acc[pr, 1 + k, 1] += (g1 - b1 * e) * inv_tl
+            acc[pr, 1 + k, 2] += (g2 - b2 * e) * inv_tl
+            acc[pr, 1 + k, 3] += (g1 * v1 + v1 * g1 - b3 * e) * inv_tl
+            acc[pr, 1 + k, 4] += (g1 * v2 + v1 * g2 - b4 * e) * inv_tl
+            acc[pr, 1 + k, 5] += (g2 * v2 + v2 * g2 - b5 * e) * inv_tl
+        return
+    t = 0
+    for a in range(d):
+        va = vec[a] * inv_tl
+        for b in range(a, d):
+            blk[t] = va * vec[b]
+            acc[pr, 0, t] += blk[t]
+            t += 1
+    for k in range(nder):
+        t = 0
+        for a in range(d):
+            for b in range(a, d):
+                acc[pr, 1 + k, t] += (dvec[k, a] * vec[b] + vec[a] * dvec[k, b] - blk[t] * dtl[k]) * inv_tl
+                t += 1
+
+
 @njit(cache=True, error_model="numpy")
 def _add_branch(acc, r, pr, t, dt, ncol, d, ia, ib, replace, col, dcol):
     """``acc[pr] += `` (``=`` if ``replace``) the packed block ``acc[r]`` seen through a branch of length
@@ -301,6 +346,62 @@ def _add_branch(acc, r, pr, t, dt, ncol, d, ia, ib, replace, col, dcol):
     a0 = acc[r, 0, 0]
     s = 1.0 + t * a0
     rr = t / s
+    if d == 3:  # written out (see _tip_block)
+        c0 = acc[r, 0, 0]
+        c1 = acc[r, 0, 1]
+        c2 = acc[r, 0, 2]
+        p0 = c0 * c0
+        p1 = c0 * c1
+        p2 = c0 * c2
+        p3 = c1 * c1
+        p4 = c1 * c2
+        p5 = c2 * c2
+        for k in range(ncol - 1):
+            g0 = acc[r, 1 + k, 0]
+            g1 = acc[r, 1 + k, 1]
+            g2 = acc[r, 1 + k, 2]
+            dr = (dt[k] - rr * (dt[k] * a0 + t * g0)) / s
+            v0 = acc[r, 1 + k, 0] - dr * p0 - rr * (g0 * c0 + c0 * g0)
+            v1 = acc[r, 1 + k, 1] - dr * p1 - rr * (g0 * c1 + c0 * g1)
+            v2 = acc[r, 1 + k, 2] - dr * p2 - rr * (g0 * c2 + c0 * g2)
+            v3 = acc[r, 1 + k, 3] - dr * p3 - rr * (g1 * c1 + c1 * g1)
+            v4 = acc[r, 1 + k, 4] - dr * p4 - rr * (g1 * c2 + c1 * g2)
+            v5 = acc[r, 1 + k, 5] - dr * p5 - rr * (g2 * c2 + c2 * g2)
+            if replace:
+                acc[pr, 1 + k, 0] = v0
+                acc[pr, 1 + k, 1] = v1
+                acc[pr, 1 + k, 2] = v2
+                acc[pr, 1 + k, 3] = v3
+                acc[pr, 1 + k, 4] = v4
+                acc[pr, 1 + k, 5] = v5
+            else:
+                acc[pr, 1 + k, 0] += v0
+                acc[pr, 1 + k, 1] += v1
+                acc[pr, 1 + k, 2] += v2
+                acc[pr, 1 + k, 3] += v3
+                acc[pr, 1 + k, 4] += v4
+                acc[pr, 1 + k, 5] += v5
+        v0 = acc[r, 0, 0] - rr * p0
+        v1 = acc[r, 0, 1] - rr * p1
+        v2 = acc[r, 0, 2] - rr * p2
+        v3 = acc[r, 0, 3] - rr * p3
+        v4 = acc[r, 0, 4] - rr * p4
+        v5 = acc[r, 0, 5] - rr * p5
+        if replace:
+            acc[pr, 0, 0] = v0
+            acc[pr, 0, 1] = v1
+            acc[pr, 0, 2] = v2
+            acc[pr, 0, 3] = v3
+            acc[pr, 0, 4] = v4
+            acc[pr, 0, 5] = v5
+        else:
+            acc[pr, 0, 0] += v0
+            acc[pr, 0, 1] += v1
+            acc[pr, 0, 2] += v2
+            acc[pr, 0, 3] += v3
+            acc[pr, 0, 4] += v4
+            acc[pr, 0, 5] += v5
+        return
     for j in range(d):  # a = A[:, 0]: packed entries (0, j) are the first d
         col[j] = acc[r, 0, j]
     for k in range(ncol - 1):
