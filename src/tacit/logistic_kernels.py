@@ -208,9 +208,8 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
     dm_dp_below = -1.0 / (2.0 * p * p * root_ratio)
     dm_dp_above = root_ratio / (2.0 * q * q)
     vec = np.empty(d)
-    blk = np.empty(nt)
-    dvec = np.zeros((kd, d))
-    dtl = np.zeros(kd)
+    rate = np.zeros(kd)
+    tau = np.zeros(kd)
     inv_root_ratio = 1.0 / root_ratio
     for i in range(n):
         r = tip_row[i]
@@ -235,21 +234,19 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
         for j in range(dk):
             vec[1 + j] = f * x[i, j]
         if want_grad:
+            # d vec[1:] / d theta_k = rate[k] vec[1:] (vec[0] = 1 does not move), and tau[k] = d log(tl) / d theta_k
             dm_dmu = sb * root_ratio - sa * inv_root_ratio
             dm_dp = sb * mi * dm_dp_below + sa * (1.0 - mi) * dm_dp_above
             age_r = age[r]
-            dtl[dk] = 2.0 * alpha * (age_r * e_r * ratio - age[pr] * e_p)
-            for j in range(dk):
-                dvec[dk, 1 + j] = vec[1 + j] * alpha * age_r
+            slope_w = 1.0 - 2.0 * mi  # d log(w) / d eta
             for k in range(dk):
                 dmu = w * x[i, k]
-                dw = (1.0 - 2.0 * mi) * dmu
                 dm = dm_dmu * dmu + dm_dp * dp[k]
-                dtl[k] = e_r * inv_m * inv_m * (dw - 2.0 * w * inv_m * dm)
-                dover = (dw - w * inv_m * dm) * inv_m * shrink
-                for j in range(dk):
-                    dvec[k, 1 + j] = dover * x[i, j]
-        _tip_block(acc, pr, vec, dvec, dtl, inv_tl, ncol - 1, d, blk)
+                rate[k] = slope_w * x[i, k] - inv_m * dm
+                tau[k] = e_r * inv_m * inv_m * ((1.0 - 2.0 * mi) * dmu - 2.0 * w * inv_m * dm) * inv_tl
+            rate[dk] = alpha * age_r
+            tau[dk] = 2.0 * alpha * (age_r * e_r * ratio - age[pr] * e_p) * inv_tl
+        _tip_block(acc, pr, vec, rate, tau, inv_tl, ncol - 1, d)
     dt = np.zeros(kd)
     col = np.empty(d)
     dcol = np.empty(d)
@@ -289,11 +286,11 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _tip_block(acc, pr, vec, dvec, dtl, inv_tl, nder, d, blk):
-    """Add a tip's packed block ``v v' / t`` (``v = vec``, ``t = 1 / inv_tl``: its branch is included) and its
-    derivatives ``(dv v' + v dv' - v v' dt / t) / t`` (``dv = dvec[k]``, ``dt = dtl[k]``, ``k < nder``) to its
-    parent's, ``acc[pr]``. ``blk`` (``(nt,)``) is work space. Written out for ``d = 3`` (one predictor): the
-    general loops spend most of their time on index arithmetic."""
+def _tip_block(acc, pr, vec, rate, tau, inv_tl, nder, d):
+    """Add a tip's packed block ``B = v v' / t`` (``v = vec``, ``t = 1 / inv_tl``: its branch is included) and
+    its derivatives to its parent's, ``acc[pr]``. Along ``theta_k`` (``k < nder``) ``v[1:]`` moves by
+    ``rate[k] v[1:]`` and ``v[0] = 1`` does not, so ``dB_ab = B_ab (rate[k] ([a > 0] + [b > 0]) - tau[k])`` with
+    ``tau[k] = d log(t) / d theta_k``. Written out for ``d = 3`` (one predictor)."""
     if d == 3:
         v1 = vec[1]
         v2 = vec[2]
@@ -312,29 +309,25 @@ def _tip_block(acc, pr, vec, dvec, dtl, inv_tl, nder, d, blk):
         acc[pr, 0, 4] += b4
         acc[pr, 0, 5] += b5
         for k in range(nder):
-            g1 = dvec[k, 1]
-            g2 = dvec[k, 2]
-            e = dtl[k]
-            acc[pr, 1 + k, 0] += (0.0 - b0 * e) * inv_tl
-            acc[pr, 1 + k, 1] += (g1 - b1 * e) * inv_tl
-            acc[pr, 1 + k, 2] += (g2 - b2 * e) * inv_tl
-            acc[pr, 1 + k, 3] += (g1 * v1 + v1 * g1 - b3 * e) * inv_tl
-            acc[pr, 1 + k, 4] += (g1 * v2 + v1 * g2 - b4 * e) * inv_tl
-            acc[pr, 1 + k, 5] += (g2 * v2 + v2 * g2 - b5 * e) * inv_tl
+            one = rate[k] - tau[k]
+            two = 2.0 * rate[k] - tau[k]
+            acc[pr, 1 + k, 0] -= b0 * tau[k]
+            acc[pr, 1 + k, 1] += b1 * one
+            acc[pr, 1 + k, 2] += b2 * one
+            acc[pr, 1 + k, 3] += b3 * two
+            acc[pr, 1 + k, 4] += b4 * two
+            acc[pr, 1 + k, 5] += b5 * two
         return
     t = 0
     for a in range(d):
         va = vec[a] * inv_tl
         for b in range(a, d):
-            blk[t] = va * vec[b]
-            acc[pr, 0, t] += blk[t]
+            block = va * vec[b]
+            acc[pr, 0, t] += block
+            moved = (1.0 if a > 0 else 0.0) + (1.0 if b > 0 else 0.0)
+            for k in range(nder):
+                acc[pr, 1 + k, t] += block * (moved * rate[k] - tau[k])
             t += 1
-    for k in range(nder):
-        t = 0
-        for a in range(d):
-            for b in range(a, d):
-                acc[pr, 1 + k, t] += (dvec[k, a] * vec[b] + vec[a] * dvec[k, b] - blk[t] * dtl[k]) * inv_tl
-                t += 1
 
 
 @njit(cache=True, error_model="numpy")
