@@ -330,7 +330,7 @@ def _tip_block(acc, pr, vec, rate, tau, inv_tl, nder, d):
             t += 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _add_branch(acc, r, pr, t, dt, ncol, d, ia, ib, replace, col, dcol):
     """``acc[pr] += `` (``=`` if ``replace``) the packed block ``acc[r]`` seen through a branch of length
     ``t`` (derivatives ``dt``): ``A - t a a' / (1 + t a_00)`` with ``a = A[:, 0]``. ``col`` and ``dcol``
