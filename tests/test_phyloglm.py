@@ -325,6 +325,29 @@ def test_compiled_penalised_loglik_equals_numpy_with_forced_branches():
     assert checked >= 12 and forced >= 3
 
 
+def test_compiled_penalised_loglik_equals_numpy_where_the_likelihood_underflows():
+    """1,500 species: the likelihood (about e^-1215) is far below the smallest double, so the compiled pruning
+    pass must rescale its partials (it does so only when a node's sum leaves [1e-150, 1e150]) and keep the
+    logarithms of the scales."""
+    from tacit import logistic_kernels
+
+    rng = np.random.default_rng(3)
+    n = 1500
+    tree = random_tree(n, rng)
+    geom = tree_geometry(tree, dense=False)
+    design = np.column_stack([np.ones(n), rng.standard_normal(n)])
+    y = (rng.random(n) < 0.4).astype(float)
+    beta, lam = np.array([-0.4, 0.3]), 0.2
+    ref = penalised_loglik(geom, design, y, beta, math.exp(-lam), grad=True)
+    assert ref[1] < -700  # exp(loglik) underflows
+    grad, info = np.zeros(3), np.empty((2, 2))
+    value, loglik = logistic_kernels.evaluate(
+        geom.row_tip, geom.tip_row, geom.length, geom.age, geom.parent_of, design, y, np.append(beta, lam), True,
+        grad, info, *logistic_kernels.workspace(len(geom.age), 2), np.full(n, -1, dtype=np.int8))
+    assert value == pytest.approx(ref[0], rel=1e-11) and loglik == pytest.approx(ref[1], rel=1e-11)
+    np.testing.assert_allclose(grad, ref[2], rtol=1e-8, atol=1e-10)
+
+
 def _random_sets(count: int, n: int, seed: int):
     rng = np.random.default_rng(seed)
     for k in range(count):
