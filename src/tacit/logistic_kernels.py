@@ -216,10 +216,7 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
         pr = parent_of[r]
         mi = mu[i]
         w = mi * (1.0 - mi)
-        # branch-free selection of the emission branch (a data-dependent branch mispredicts half the time)
-        sb = 1.0 if below[i] else 0.0
-        sa = 1.0 - sb
-        m = sb * mi * root_ratio + sa * (1.0 - mi) * inv_root_ratio
+        m = mi * root_ratio if below[i] else (1.0 - mi) * inv_root_ratio
         inv_m = 1.0 / m
         e_r = e2[r]
         e_p = e2[pr]
@@ -235,15 +232,15 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
             vec[1 + j] = f * x[i, j]
         if want_grad:
             # d vec[1:] / d theta_k = rate[k] vec[1:] (vec[0] = 1 does not move), and tau[k] = d log(tl) / d theta_k
-            dm_dmu = sb * root_ratio - sa * inv_root_ratio
-            dm_dp = sb * mi * dm_dp_below + sa * (1.0 - mi) * dm_dp_above
+            dm_dmu = root_ratio if below[i] else -inv_root_ratio
+            dm_dp = mi * dm_dp_below if below[i] else (1.0 - mi) * dm_dp_above
             age_r = age[r]
             slope_w = 1.0 - 2.0 * mi  # d log(w) / d eta
             for k in range(dk):
                 dmu = w * x[i, k]
                 dm = dm_dmu * dmu + dm_dp * dp[k]
                 rate[k] = slope_w * x[i, k] - inv_m * dm
-                tau[k] = e_r * inv_m * inv_m * ((1.0 - 2.0 * mi) * dmu - 2.0 * w * inv_m * dm) * inv_tl
+                tau[k] = e_r * inv_m * inv_m * (slope_w * dmu - 2.0 * w * inv_m * dm) * inv_tl
             rate[dk] = alpha * age_r
             tau[dk] = 2.0 * alpha * (age_r * e_r * ratio - age[pr] * e_p) * inv_tl
         _tip_block(acc, pr, vec, rate, tau, inv_tl, ncol - 1, d)
@@ -286,6 +283,25 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _put6(acc, pr, c, replace, v0, v1, v2, v3, v4, v5):
+    """``acc[pr, c, :6] = (v0, .., v5)``, or ``+=`` unless ``replace``: a packed 3 x 3 block (``d = 3``)."""
+    if replace:
+        acc[pr, c, 0] = v0
+        acc[pr, c, 1] = v1
+        acc[pr, c, 2] = v2
+        acc[pr, c, 3] = v3
+        acc[pr, c, 4] = v4
+        acc[pr, c, 5] = v5
+    else:
+        acc[pr, c, 0] += v0
+        acc[pr, c, 1] += v1
+        acc[pr, c, 2] += v2
+        acc[pr, c, 3] += v3
+        acc[pr, c, 4] += v4
+        acc[pr, c, 5] += v5
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _tip_block(acc, pr, vec, rate, tau, inv_tl, nder, d):
     """Add a tip's packed block ``B = v v' / t`` (``v = vec``, ``t = 1 / inv_tl``: its branch is included) and
     its derivatives to its parent's, ``acc[pr]``. Along ``theta_k`` (``k < nder``) ``v[1:]`` moves by
@@ -302,21 +318,11 @@ def _tip_block(acc, pr, vec, rate, tau, inv_tl, nder, d):
         b3 = w1 * v1
         b4 = w1 * v2
         b5 = w2 * v2
-        acc[pr, 0, 0] += b0
-        acc[pr, 0, 1] += b1
-        acc[pr, 0, 2] += b2
-        acc[pr, 0, 3] += b3
-        acc[pr, 0, 4] += b4
-        acc[pr, 0, 5] += b5
+        _put6(acc, pr, 0, False, b0, b1, b2, b3, b4, b5)
         for k in range(nder):
             one = rate[k] - tau[k]
             two = 2.0 * rate[k] - tau[k]
-            acc[pr, 1 + k, 0] -= b0 * tau[k]
-            acc[pr, 1 + k, 1] += b1 * one
-            acc[pr, 1 + k, 2] += b2 * one
-            acc[pr, 1 + k, 3] += b3 * two
-            acc[pr, 1 + k, 4] += b4 * two
-            acc[pr, 1 + k, 5] += b5 * two
+            _put6(acc, pr, 1 + k, False, -b0 * tau[k], b1 * one, b2 * one, b3 * two, b4 * two, b5 * two)
         return
     t = 0
     for a in range(d):
@@ -340,7 +346,7 @@ def _add_branch(acc, r, pr, t, dt, ncol, d, ia, ib, replace, col, dcol):
     s = 1.0 + t * a0
     rr = t / s
     if d == 3:  # written out (see _tip_block)
-        c0 = acc[r, 0, 0]
+        c0 = a0
         c1 = acc[r, 0, 1]
         c2 = acc[r, 0, 2]
         p0 = c0 * c0
@@ -354,46 +360,15 @@ def _add_branch(acc, r, pr, t, dt, ncol, d, ia, ib, replace, col, dcol):
             g1 = acc[r, 1 + k, 1]
             g2 = acc[r, 1 + k, 2]
             dr = (dt[k] - rr * (dt[k] * a0 + t * g0)) / s
-            v0 = acc[r, 1 + k, 0] - dr * p0 - rr * (g0 * c0 + c0 * g0)
-            v1 = acc[r, 1 + k, 1] - dr * p1 - rr * (g0 * c1 + c0 * g1)
-            v2 = acc[r, 1 + k, 2] - dr * p2 - rr * (g0 * c2 + c0 * g2)
-            v3 = acc[r, 1 + k, 3] - dr * p3 - rr * (g1 * c1 + c1 * g1)
-            v4 = acc[r, 1 + k, 4] - dr * p4 - rr * (g1 * c2 + c1 * g2)
-            v5 = acc[r, 1 + k, 5] - dr * p5 - rr * (g2 * c2 + c2 * g2)
-            if replace:
-                acc[pr, 1 + k, 0] = v0
-                acc[pr, 1 + k, 1] = v1
-                acc[pr, 1 + k, 2] = v2
-                acc[pr, 1 + k, 3] = v3
-                acc[pr, 1 + k, 4] = v4
-                acc[pr, 1 + k, 5] = v5
-            else:
-                acc[pr, 1 + k, 0] += v0
-                acc[pr, 1 + k, 1] += v1
-                acc[pr, 1 + k, 2] += v2
-                acc[pr, 1 + k, 3] += v3
-                acc[pr, 1 + k, 4] += v4
-                acc[pr, 1 + k, 5] += v5
-        v0 = acc[r, 0, 0] - rr * p0
-        v1 = acc[r, 0, 1] - rr * p1
-        v2 = acc[r, 0, 2] - rr * p2
-        v3 = acc[r, 0, 3] - rr * p3
-        v4 = acc[r, 0, 4] - rr * p4
-        v5 = acc[r, 0, 5] - rr * p5
-        if replace:
-            acc[pr, 0, 0] = v0
-            acc[pr, 0, 1] = v1
-            acc[pr, 0, 2] = v2
-            acc[pr, 0, 3] = v3
-            acc[pr, 0, 4] = v4
-            acc[pr, 0, 5] = v5
-        else:
-            acc[pr, 0, 0] += v0
-            acc[pr, 0, 1] += v1
-            acc[pr, 0, 2] += v2
-            acc[pr, 0, 3] += v3
-            acc[pr, 0, 4] += v4
-            acc[pr, 0, 5] += v5
+            _put6(acc, pr, 1 + k, replace,
+                  acc[r, 1 + k, 0] - dr * p0 - rr * (g0 * c0 + c0 * g0),
+                  acc[r, 1 + k, 1] - dr * p1 - rr * (g0 * c1 + c0 * g1),
+                  acc[r, 1 + k, 2] - dr * p2 - rr * (g0 * c2 + c0 * g2),
+                  acc[r, 1 + k, 3] - dr * p3 - rr * (g1 * c1 + c1 * g1),
+                  acc[r, 1 + k, 4] - dr * p4 - rr * (g1 * c2 + c1 * g2),
+                  acc[r, 1 + k, 5] - dr * p5 - rr * (g2 * c2 + c2 * g2))
+        _put6(acc, pr, 0, replace, acc[r, 0, 0] - rr * p0, acc[r, 0, 1] - rr * p1, acc[r, 0, 2] - rr * p2,
+              acc[r, 0, 3] - rr * p3, acc[r, 0, 4] - rr * p4, acc[r, 0, 5] - rr * p5)
         return
     for j in range(d):  # a = A[:, 0]: packed entries (0, j) are the first d
         col[j] = acc[r, 0, j]
