@@ -282,6 +282,23 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
     return value, loglik
 
 
+@njit(cache=True, error_model="numpy")
+def evaluate_within(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, grad, info, work_part,
+                    work_acc, force, bound):
+    """:func:`evaluate` where ``|x beta| <= bound`` for every row, in one call (the exact maximiser's
+    objective); returns ``(penalised, loglik, inside)``, with nothing evaluated outside."""
+    n, dk = x.shape
+    for i in range(n):
+        eta = 0.0
+        for j in range(dk):
+            eta += x[i, j] * theta[j]
+        if not abs(eta) <= bound:
+            return math.nan, math.nan, False
+    value, loglik = evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, grad, info,
+                             work_part, work_acc, force)
+    return value, loglik, True
+
+
 @njit(cache=True, inline="always", error_model="numpy")
 def _put6(acc, pr, c, replace, v0, v1, v2, v3, v4, v5):
     """``acc[pr, c, :6] = (v0, .., v5)``, or ``+=`` unless ``replace``: a packed 3 x 3 block (``d = 3``)."""

@@ -40,7 +40,7 @@ from scipy import optimize, stats
 from scipy.linalg import lapack
 from scipy.special import expit
 
-from . import logistic_kernels
+from . import lbfgsb, logistic_kernels
 from .tree import Tree
 
 BTOL = 10.0
@@ -513,6 +513,7 @@ class _Objective:
         self.slope_unit = 1.0 / np.ptp(x[:, 1:], axis=0)
         self.n_evaluations = 0
         self.x = np.ascontiguousarray(x, dtype=float)
+        self._tree = _kernel_tree(geom)
         self._work = logistic_kernels.workspace(len(geom.age), self.dk)
         self._grad, self._info = np.zeros(self.dk + 1), np.empty((self.dk, self.dk))
         self._forced: dict[int, bool] = {}
@@ -565,7 +566,7 @@ class _Objective:
         :func:`tacit.logistic_kernels.evaluate` (equal to :func:`penalised_loglik`, tested); fills ``grad``."""
         self.n_evaluations += 1
         value, loglik = logistic_kernels.evaluate(
-            *_kernel_tree(self.geom), self.x, self.y, np.ascontiguousarray(theta), grad is not None,
+            *self._tree, self.x, self.y, np.ascontiguousarray(theta), grad is not None,
             self._grad if grad is None else grad, self._info, *self._work, self._force)
         return value, loglik, self._info
 
@@ -576,9 +577,15 @@ class _Objective:
 
     def to_minimise(self, theta: np.ndarray, wall: bool = True) -> tuple[float, np.ndarray]:
         """``(-F, -grad F)`` for scipy; like phyloglm, ``1e10`` where ``|x beta| > btol`` if ``wall``."""
-        if wall and not self.feasible(theta):
+        grad = np.zeros(self.dk + 1)
+        # the wall check and the evaluation in one compiled call (feasible's tolerance)
+        value, _, inside = logistic_kernels.evaluate_within(
+            *self._tree, self.x, self.y, np.ascontiguousarray(theta), True, grad, self._info, *self._work,
+            self._force, self.btol + 1e-9 if wall else math.inf)
+        if not inside:
             return 1e10, np.zeros_like(theta)
-        value, grad = self.gradient(theta)
+        self.n_evaluations += 1
+        self._remember(theta.tobytes(), value)
         return -value, -grad
 
     def unit(self, j: int) -> np.ndarray:
@@ -694,14 +701,13 @@ def _climb(obj: _Objective, theta: np.ndarray, free: np.ndarray, stop_at_ridge: 
             best[0], best[1] = value, point
         return value, grad[idx]
 
-    def stop(intermediate_result: optimize.OptimizeResult) -> None:
-        if hits[0] >= _WALL_HITS or (stop_at_ridge and obj.spread(full(intermediate_result.x)) < _RIDGE_NEAR):
-            raise StopIteration
+    def stop(sub: np.ndarray) -> bool:
+        return hits[0] >= _WALL_HITS or (stop_at_ridge and obj.spread(full(sub)) < _RIDGE_NEAR)
 
-    beta_bound = (None, None) if free[1 : obj.dk].any() else (-obj.btol, obj.btol)
-    bounds = [obj.lam_bounds if i == obj.dk else beta_bound for i in idx]
-    optimize.minimize(fun, theta[idx], jac=True, method="L-BFGS-B", bounds=bounds, callback=stop,
-                      options={"maxiter": 1000, "ftol": _FTOL, "gtol": _PGTOL})
+    beta_bound = (-math.inf, math.inf) if free[1 : obj.dk].any() else (-obj.btol, obj.btol)
+    bounds = np.array([obj.lam_bounds if i == obj.dk else beta_bound for i in idx])
+    lbfgsb.minimise(fun, theta[idx], bounds[:, 0], bounds[:, 1], stop=stop, maxiter=1000, ftol=_FTOL,
+                    gtol=_PGTOL)
     return best[1]
 
 
