@@ -348,6 +348,32 @@ def test_compiled_penalised_loglik_equals_numpy_where_the_likelihood_underflows(
     np.testing.assert_allclose(grad, ref[2], rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("n, dk", [(30, 2), (45, 3), (60, 4), (1500, 2)])
+def test_ridge_evaluation_equals_the_general_one(n, dk):
+    """On the ridge (every slope 0) the compiled climb uses evaluate_ridge, which takes the Fisher information
+    as p q G(alpha): its value and its derivatives along the intercept and log(1/alpha) must equal the numpy
+    penalised likelihood's there, also where the likelihood underflows (1,500 species)."""
+    from tacit import logistic_kernels
+
+    rng = np.random.default_rng(n + dk)
+    tree = random_tree(n, rng)
+    geom = tree_geometry(tree, dense=False)
+    design = np.column_stack([np.ones(n)] + [rng.standard_normal(n) for _ in range(dk - 1)])
+    y = (rng.random(n) < 0.3).astype(float)
+    for _ in range(4):
+        beta = np.zeros(dk)
+        beta[0] = rng.normal(0.0, 1.5)
+        lam = rng.normal(0.0, 1.5)
+        ref = penalised_loglik(geom, design, y, beta, math.exp(-lam), grad=True)
+        grad = np.full(dk + 1, np.nan)
+        value = logistic_kernels.evaluate_ridge(
+            geom.row_tip, geom.tip_row, geom.length, geom.age, geom.parent_of, design, y, np.append(beta, lam), grad,
+            *logistic_kernels.workspace(len(geom.age), dk))
+        assert value == pytest.approx(ref[0], rel=1e-11)
+        np.testing.assert_allclose(grad[[0, dk]], ref[2][[0, dk]], rtol=1e-8, atol=1e-9)
+        assert np.all(grad[1:dk] == 0.0)
+
+
 def _random_sets(count: int, n: int, seed: int):
     rng = np.random.default_rng(seed)
     for k in range(count):

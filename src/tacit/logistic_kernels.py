@@ -90,7 +90,6 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
     n, dk = x.shape
     kd = dk + 1  # derivative directions: beta, then log(1/alpha)
     d = dk + 1  # P = [1, Z / g] in the three-point pass
-    nt = d * (d + 1) // 2  # packed upper triangle of a symmetric d x d block: (0,0), (0,1), .., (1,1), ..
     rows = age.shape[0]
     root = rows - 1
     alpha = math.exp(-theta[dk])
@@ -146,40 +145,7 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
                     part[r, 1, 1 + j] = sign * (dmu - rr * dp[j]) / p
                 else:
                     part[r, 0, 1 + j] = -sign * (ss * dp[j] - dmu) / q
-    # A node's partials are rescaled (and the scale's logarithm kept) only when they leave [1e-150, 1e150]:
-    # a division and a pass over the row at every node would lengthen the chain from tips to root.
-    logscale = 0.0
-    for r in range(rows - 1):
-        s = part[r, 0, 0] + part[r, 1, 0]
-        if not s > 0.0:
-            return -math.inf, -math.inf
-        if s < 1e-150 or s > 1e150:
-            logscale += math.log(s)
-            inv = 1.0 / s
-            for c in range(ncol):
-                part[r, 0, c] *= inv
-                part[r, 1, c] *= inv
-        l0 = part[r, 0, 0]
-        l1 = part[r, 1, 0]
-        pr = parent_of[r]
-        et = h[pr] / h[r]
-        c0 = q * l0 + p * l1
-        m0 = c0 * (1.0 - et) + et * l0
-        m1 = c0 * (1.0 - et) + et * l1
-        if want_grad:
-            deta = length[r] * et * alpha
-            for k in range(kd):
-                dc = q * part[r, 0, 1 + k] + p * part[r, 1, 1 + k] + (l1 - l0) * dp[k]
-                dm0 = dc * (1.0 - et) + et * part[r, 0, 1 + k]
-                dm1 = dc * (1.0 - et) + et * part[r, 1, 1 + k]
-                if k == dk:
-                    dm0 += (l0 - c0) * deta
-                    dm1 += (l1 - c0) * deta
-                part[pr, 0, 1 + k] = part[pr, 0, 1 + k] * m0 + part[pr, 0, 0] * dm0
-                part[pr, 1, 1 + k] = part[pr, 1, 1 + k] * m1 + part[pr, 1, 0] * dm1
-        part[pr, 0, 0] *= m0
-        part[pr, 1, 0] *= m1
-    total = q * part[root, 0, 0] + p * part[root, 1, 0]
+    total, logscale = _prune(part, parent_of, length, h, alpha, p, q, dp, ncol, dk)
     if not total > 0.0:
         return -math.inf, -math.inf
     loglik = math.log(total) + logscale
@@ -189,20 +155,9 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
                        + dp[k] * (part[root, 1, 0] - part[root, 0, 0])) / total
 
     # ---- Firth penalty log det(I) / 2 by the three-point pass on the transformed tree
-    ia = np.empty(nt, dtype=np.int64)
-    ib = np.empty(nt, dtype=np.int64)
-    t = 0
-    for a in range(d):
-        for b in range(a, d):
-            ia[t] = a
-            ib[t] = b
-            t += 1
+    ia, ib = _packed_index(d)
     acc = work_acc
-    for r in range(rows):
-        if row_tip[r] < 0:
-            for c in range(ncol):
-                for t in range(nt):
-                    acc[r, c, t] = 0.0
+    _clear_internal(acc, row_tip, ncol)
     root_ratio = math.sqrt(q / p)
     # d m / d p on each branch of the emission (see the gradient below), per evaluation
     dm_dp_below = -1.0 / (2.0 * p * p * root_ratio)
@@ -244,42 +199,103 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
             rate[dk] = alpha * age_r
             tau[dk] = 2.0 * alpha * (age_r * e_r * ratio - age[pr] * e_p) * inv_tl
         _tip_block(acc, pr, vec, rate, tau, inv_tl, ncol - 1, d)
-    dt = np.zeros(kd)
-    col = np.empty(d)
-    dcol = np.empty(d)
-    for r in range(rows - 1):
-        pr = parent_of[r]
-        if row_tip[r] >= 0:  # a tip's block, its branch included, is already in its parent's
-            continue
-        dt[dk] = 2.0 * alpha * (age[r] * e2[r] - age[pr] * e2[pr])
-        _add_branch(acc, r, pr, e2[r] - e2[pr], dt, ncol, d, ia, ib, False, col, dcol)
-    # The root edge, in place on the root's block.
-    dt[dk] = 2.0 * alpha * age[root] * e2[root]
-    _add_branch(acc, root, root, e2[root], dt, ncol, d, ia, ib, True, col, dcol)
-    t = 0
-    for a in range(d):
-        for b in range(a, d):
-            if a > 0:
-                info[a - 1, b - 1] = acc[root, 0, t]
-                info[b - 1, a - 1] = acc[root, 0, t]
-            t += 1
+    _internal_branches(acc, row_tip, parent_of, age, e2, alpha, np.zeros(kd), ncol, d, ia, ib)
+    _root_information(acc, root, d, info)
     inv = np.empty((dk, dk))
     logdet = _inverse_pd(info, inv) if want_grad else _logdet_pd(info)
     if not math.isfinite(logdet):
         return -math.inf, loglik
     if want_grad:
         for k in range(kd):
-            tr = 0.0
-            for t in range(nt):
-                a = ia[t]
-                b = ib[t]
-                if a > 0:
-                    tr += inv[a - 1, b - 1] * acc[root, 1 + k, t] * (1.0 if a == b else 2.0)
-            grad[k] += 0.5 * tr
+            grad[k] += 0.5 * _trace(inv, acc, root, 1 + k, ia, ib)
     value = loglik + 0.5 * logdet
     if not math.isfinite(value):  # e.g. mu rounding to 0 or 1 far beyond btol (error_model="numpy")
         return -math.inf, loglik
     return value, loglik
+
+
+@njit(cache=True, error_model="numpy")
+def evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, work_part, work_acc):
+    """:func:`evaluate` on the ridge (every slope 0, ``theta[1:dk]`` ignored): the penalised log-likelihood
+    and its derivatives along the intercept and ``log(1/alpha)`` (``grad[0]``, ``grad[dk]``; the slopes'
+    entries are set to 0).
+
+    On the ridge every ``mu_i = p``, so each tip's emission is the indicator of its response and does not move
+    with the intercept; the transformed tree does not depend on ``p``, and the Fisher information is
+    ``I = p q G`` with ``G`` the information of the design columns scaled by ``exp(-alpha age)``. Hence
+    ``log det I = dk log(p q) + log det G(alpha)``: the Firth pass needs only the derivative along alpha, and
+    the chain's tips none. Equal to :func:`evaluate` there (tested), for about three quarters of its cost.
+    """
+    n, dk = x.shape
+    rows = age.shape[0]
+    root = rows - 1
+    alpha = math.exp(-theta[dk])
+    p = _expit(theta[0])
+    q = 1.0 - p
+    for k in range(dk + 1):
+        grad[k] = 0.0
+    if not (p > 0.0 and q > 0.0):
+        return -math.inf
+    dp0 = p * q  # d p / d intercept
+    h = np.empty(rows)
+    e2 = np.empty(rows)
+    for r in range(rows):
+        h[r] = math.exp(-alpha * age[r])
+        e2[r] = h[r] * h[r]
+
+    # ---- the chain: columns 0 value, 1 d / d intercept, 2 d / d log(1/alpha)
+    part = work_part
+    for r in range(rows):
+        for c in range(3):
+            part[r, 0, c] = 1.0 if c == 0 else 0.0
+            part[r, 1, c] = 1.0 if c == 0 else 0.0
+    for i in range(n):
+        r = tip_row[i]
+        part[r, 0, 0] = 1.0 - y[i]
+        part[r, 1, 0] = y[i]
+    dp = np.zeros(2)
+    dp[0] = dp0
+    total, logscale = _prune(part, parent_of, length, h, alpha, p, q, dp, 3, 1)
+    if not total > 0.0:
+        return -math.inf
+    loglik = math.log(total) + logscale
+    grad[0] = (q * part[root, 0, 1] + p * part[root, 1, 1] + dp0 * (part[root, 1, 0] - part[root, 0, 0])) / total
+    grad[dk] = (q * part[root, 0, 2] + p * part[root, 1, 2]) / total
+
+    # ---- G(alpha) by the three-point pass, its derivative along log(1/alpha) only
+    d = dk + 1
+    ia, ib = _packed_index(d)
+    acc = work_acc
+    _clear_internal(acc, row_tip, 2)
+    vec = np.empty(d)
+    rate = np.empty(1)
+    tau = np.empty(1)
+    vec[0] = 1.0
+    for i in range(n):
+        r = tip_row[i]
+        pr = parent_of[r]
+        tl = e2[r] - e2[pr]
+        if not tl > 0.0:
+            return -math.inf
+        inv_tl = 1.0 / tl
+        for j in range(dk):
+            vec[1 + j] = h[r] * x[i, j]
+        rate[0] = alpha * age[r]
+        tau[0] = 2.0 * alpha * (age[r] * e2[r] - age[pr] * e2[pr]) * inv_tl
+        _tip_block(acc, pr, vec, rate, tau, inv_tl, 1, d)
+    _internal_branches(acc, row_tip, parent_of, age, e2, alpha, np.zeros(1), 2, d, ia, ib)
+    g = np.empty((dk, dk))
+    _root_information(acc, root, d, g)
+    inv = np.empty((dk, dk))
+    logdet = _inverse_pd(g, inv)
+    if not math.isfinite(logdet):
+        return -math.inf
+    grad[dk] += 0.5 * _trace(inv, acc, root, 1, ia, ib)
+    grad[0] += 0.5 * dk * (q - p)
+    value = loglik + 0.5 * (dk * math.log(p * q) + logdet)
+    if not math.isfinite(value):
+        return -math.inf
+    return value
 
 
 @njit(cache=True, error_model="numpy")
@@ -297,6 +313,119 @@ def evaluate_within(row_tip, tip_row, length, age, parent_of, x, y, theta, want_
     value, loglik = evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, grad, info,
                              work_part, work_acc, force)
     return value, loglik, True
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _packed_index(d):
+    """Row and column of each entry of a packed upper triangle of a ``d x d`` block: (0,0), (0,1), .., (1,1), .."""
+    nt = d * (d + 1) // 2
+    ia = np.empty(nt, dtype=np.int64)
+    ib = np.empty(nt, dtype=np.int64)
+    t = 0
+    for a in range(d):
+        for b in range(a, d):
+            ia[t] = a
+            ib[t] = b
+            t += 1
+    return ia, ib
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _clear_internal(acc, row_tip, ncol):
+    """Zero the blocks (value and ``ncol - 1`` derivatives) of the internal nodes, which the tips add into."""
+    for r in range(acc.shape[0]):
+        if row_tip[r] < 0:
+            for c in range(ncol):
+                for t in range(acc.shape[2]):
+                    acc[r, c, t] = 0.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _internal_branches(acc, row_tip, parent_of, age, e2, alpha, dt, ncol, d, ia, ib):
+    """The three-point pass above the tips: each internal node's block through its branch into its parent's,
+    then the root edge in place. Only ``log(1/alpha)`` (the last entry of ``dt``) moves a branch."""
+    rows = age.shape[0]
+    root = rows - 1
+    lam = dt.shape[0] - 1
+    col = np.empty(d)
+    dcol = np.empty(d)
+    for r in range(rows - 1):
+        pr = parent_of[r]
+        if row_tip[r] >= 0:  # a tip's block, its branch included, is already in its parent's
+            continue
+        dt[lam] = 2.0 * alpha * (age[r] * e2[r] - age[pr] * e2[pr])
+        _add_branch(acc, r, pr, e2[r] - e2[pr], dt, ncol, d, ia, ib, False, col, dcol)
+    dt[lam] = 2.0 * alpha * age[root] * e2[root]
+    _add_branch(acc, root, root, e2[root], dt, ncol, d, ia, ib, True, col, dcol)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _root_information(acc, root, d, info):
+    """``info`` ``(d - 1, d - 1)``: the root block's entries of the design columns (index 0 is the ones)."""
+    t = 0
+    for a in range(d):
+        for b in range(a, d):
+            if a > 0:
+                info[a - 1, b - 1] = acc[root, 0, t]
+                info[b - 1, a - 1] = acc[root, 0, t]
+            t += 1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _trace(inv, acc, root, c, ia, ib):
+    """``tr(I^-1 dI)`` with ``dI`` the root block's derivative column ``c`` (``d log det I``)."""
+    tr = 0.0
+    for t in range(ia.shape[0]):
+        a = ia[t]
+        b = ib[t]
+        if a > 0:
+            tr += inv[a - 1, b - 1] * acc[root, c, t] * (1.0 if a == b else 2.0)
+    return tr
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _prune(part, parent_of, length, h, alpha, p, q, dp, ncol, lam):
+    """The pruning pass of the latent chain over ``part`` (tips filled, other rows 1 for values and 0 for
+    derivatives; column 0 the partials, columns ``1 + k`` (``k < ncol - 1``) their derivatives along direction
+    ``k``, in which ``p`` moves by ``dp[k]``; direction ``lam`` is ``log(1/alpha)``). Returns the likelihood
+    scaled by ``exp(-logscale)`` and ``logscale`` (the likelihood 0 where a partial vanishes); the root's
+    partials are left in its row. ``h = exp(-alpha age)`` per row."""
+    rows = h.shape[0]
+    root = rows - 1
+    # A node's partials are rescaled (and the scale's logarithm kept) only when they leave [1e-150, 1e150]:
+    # a division and a pass over the row at every node would lengthen the chain from tips to root.
+    logscale = 0.0
+    for r in range(rows - 1):
+        s = part[r, 0, 0] + part[r, 1, 0]
+        if not s > 0.0:
+            return 0.0, 0.0
+        if s < 1e-150 or s > 1e150:
+            logscale += math.log(s)
+            inv = 1.0 / s
+            for c in range(ncol):
+                part[r, 0, c] *= inv
+                part[r, 1, c] *= inv
+        l0 = part[r, 0, 0]
+        l1 = part[r, 1, 0]
+        pr = parent_of[r]
+        et = h[pr] / h[r]
+        c0 = q * l0 + p * l1
+        m0 = c0 * (1.0 - et) + et * l0
+        m1 = c0 * (1.0 - et) + et * l1
+        if ncol > 1:
+            deta = length[r] * et * alpha
+            for k in range(ncol - 1):
+                dc = q * part[r, 0, 1 + k] + p * part[r, 1, 1 + k] + (l1 - l0) * dp[k]
+                dm0 = dc * (1.0 - et) + et * part[r, 0, 1 + k]
+                dm1 = dc * (1.0 - et) + et * part[r, 1, 1 + k]
+                if k == lam:
+                    dm0 += (l0 - c0) * deta
+                    dm1 += (l1 - c0) * deta
+                part[pr, 0, 1 + k] = part[pr, 0, 1 + k] * m0 + part[pr, 0, 0] * dm0
+                part[pr, 1, 1 + k] = part[pr, 1, 1 + k] * m1 + part[pr, 1, 0] * dm1
+        part[pr, 0, 0] *= m0
+        part[pr, 1, 0] *= m1
+    return q * part[root, 0, 0] + p * part[root, 1, 0], logscale
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -610,9 +739,21 @@ def _projected_gradient(g, theta, free, lo, hi):
     return out
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _value_gradient(row_tip, tip_row, length, age, parent_of, x, y, theta, g, info, work_part, work_acc, force,
+                    on_ridge):
+    """Penalised log-likelihood and gradient: by :func:`evaluate_ridge` when every slope is held at 0 (the
+    branch ``force`` plays no part there: every tip sits on its kink), else by :func:`evaluate`."""
+    if on_ridge:
+        return evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, g, work_part, work_acc)
+    value, _ = evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, True, g, info, work_part, work_acc,
+                        force)
+    return value
+
+
 @njit(cache=True, error_model="numpy")
 def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol, stop_at_ridge,
-          work_part, work_acc, force, h):
+          work_part, work_acc, force, h, on_ridge=False):
     """Projected BFGS ascent of the penalised log-likelihood over the coordinates ``free`` of ``theta``.
 
     ``log(1/alpha)`` (the last coordinate) stays in ``[lo, hi]``; a trial beyond ``|x beta| = btol`` counts
@@ -626,8 +767,8 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
     g = np.zeros(kd)
     g_new = np.zeros(kd)
     trial = np.empty(kd)
-    value, _ = evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, True, g, info, work_part, work_acc,
-                        force)
+    value = _value_gradient(row_tip, tip_row, length, age, parent_of, x, y, theta, g, info, work_part, work_acc,
+                            force, on_ridge)
     n_eval = 1
     if not math.isfinite(value):
         return NOT_FINITE, value, n_eval
@@ -672,8 +813,8 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
                     return AT_WALL, value, n_eval
                 step *= 0.5
                 continue
-            new_value, _ = evaluate(row_tip, tip_row, length, age, parent_of, x, y, trial, True, g_new, info,
-                                    work_part, work_acc, force)
+            new_value = _value_gradient(row_tip, tip_row, length, age, parent_of, x, y, trial, g_new, info,
+                                        work_part, work_acc, force, on_ridge)
             n_eval += 1
             gain = 0.0
             for a in range(kd):
@@ -748,7 +889,7 @@ def _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, 
     if not (h[0, 0] > 0.0 and h[kd - 1, kd - 1] > 0.0 and h[0, 0] * h[kd - 1, kd - 1] > h[0, kd - 1] ** 2):
         h[:, :] = 0.0  # not positive definite: start afresh
     return climb(row_tip, tip_row, length, age, parent_of, x, y, ridge, free, lo, hi, btol, False, work_part,
-                 work_acc, force, h)
+                 work_acc, force, h, True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -780,6 +921,11 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
             return START_ON_RIDGE, math.nan, math.nan, n_eval
         info = np.empty((dk, dk))
         g = np.zeros(kd)
+        # The probes below measure slopes of 1e-6 over steps of 1e-7: their base must come from the same
+        # evaluation as theirs (evaluate_ridge equals it only to rounding).
+        ridge_value, _ = evaluate(row_tip, tip_row, length, age, parent_of, x, y, ridge, False, g, info, work_part,
+                                  work_acc, force)
+        n_eval += 1
         probe = ridge.copy()
         for j in range(1, dk):
             for sign in (1.0, -1.0):
