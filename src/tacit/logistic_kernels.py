@@ -87,7 +87,24 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
     penalised, loglik
         ``-inf`` where the value does not exist (an impossible latent state, ``I`` not positive definite).
     """
-    n, dk = x.shape
+    # One predictor (dk = 2) is the usual case: its passes are compiled with the sizes and the wish for a
+    # gradient as constants, which the compiler needs to keep the per-node blocks in registers (with them
+    # only known at run time, the three-point pass took 3-8 times as long).
+    if x.shape[1] == 2:
+        if want_grad:
+            return _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, True, grad, info, work_part,
+                             work_acc, force, 2)
+        return _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, False, grad, info, work_part,
+                         work_acc, force, 2)
+    return _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, grad, info, work_part,
+                     work_acc, force, x.shape[1])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, grad, info, work_part, work_acc,
+              force, dk):
+    """:func:`evaluate` with ``dk`` (the design's columns) given, so that it can be a compile-time constant."""
+    n = x.shape[0]
     kd = dk + 1  # derivative directions: beta, then log(1/alpha)
     d = dk + 1  # P = [1, Z / g] in the three-point pass
     rows = age.shape[0]
@@ -226,7 +243,16 @@ def evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, 
     ``log det I = dk log(p q) + log det G(alpha)``: the Firth pass needs only the derivative along alpha, and
     the chain's tips none. Equal to :func:`evaluate` there (tested), for about three quarters of its cost.
     """
-    n, dk = x.shape
+    if x.shape[1] == 2:  # constant sizes for the usual case, as evaluate
+        return _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, work_part, work_acc, 2)
+    return _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, work_part, work_acc,
+                           x.shape[1])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, work_part, work_acc, dk):
+    """:func:`evaluate_ridge` with ``dk`` given (a compile-time constant in the usual case)."""
+    n = x.shape[0]
     rows = age.shape[0]
     root = rows - 1
     alpha = math.exp(-theta[dk])
