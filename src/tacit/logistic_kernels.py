@@ -241,7 +241,7 @@ def evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, 
     with the intercept; the transformed tree does not depend on ``p``, and the Fisher information is
     ``I = p q G`` with ``G`` the information of the design columns scaled by ``exp(-alpha age)``. Hence
     ``log det I = dk log(p q) + log det G(alpha)``: the Firth pass needs only the derivative along alpha, and
-    the chain's tips none. Equal to :func:`evaluate` there (tested), for about three quarters of its cost.
+    the chain's tips none. Equal to :func:`evaluate` there (tested), for about half its cost.
     """
     if x.shape[1] == 2:  # constant sizes for the usual case, as evaluate
         return _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, work_part, work_acc, 2)
