@@ -126,23 +126,12 @@ def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, 
                 dp[j] += wi * x[i, j]
         for j in range(dk):
             dp[j] /= n
-    # One exponential per node: h = exp(-alpha age); the transformed tree uses exp(-2 alpha age) = h^2 and the
-    # chain exp(-alpha t) = h_child / h_parent (a branch's length is the difference of the ages).
-    h = np.empty(rows)
-    e2 = np.empty(rows)
-    for r in range(rows):
-        h[r] = math.exp(-alpha * age[r])
-        e2[r] = h[r] * h[r]
+    h, e2 = _node_decay(age, alpha)
 
     # ---- latent two-state chain, by pruning (values in [.., 0], derivatives in [.., 1:])
     part = work_part
     ncol = kd + 1 if want_grad else 1
-    for r in range(rows):
-        part[r, 0, 0] = 1.0
-        part[r, 1, 0] = 1.0
-        for c in range(1, ncol):
-            part[r, 0, c] = 0.0
-            part[r, 1, c] = 0.0
+    _reset_partials(part, ncol)
     for i in range(n):
         r = tip_row[i]
         sign = 2.0 * y[i] - 1.0
@@ -263,18 +252,11 @@ def _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad,
     if not (p > 0.0 and q > 0.0):
         return -math.inf
     dp0 = p * q  # d p / d intercept
-    h = np.empty(rows)
-    e2 = np.empty(rows)
-    for r in range(rows):
-        h[r] = math.exp(-alpha * age[r])
-        e2[r] = h[r] * h[r]
+    h, e2 = _node_decay(age, alpha)
 
     # ---- the chain: columns 0 value, 1 d / d intercept, 2 d / d log(1/alpha)
     part = work_part
-    for r in range(rows):
-        for c in range(3):
-            part[r, 0, c] = 1.0 if c == 0 else 0.0
-            part[r, 1, c] = 1.0 if c == 0 else 0.0
+    _reset_partials(part, 3)
     for i in range(n):
         r = tip_row[i]
         part[r, 0, 0] = 1.0 - y[i]
@@ -407,6 +389,31 @@ def _trace(inv, acc, root, c, ia, ib):
         if a > 0:
             tr += inv[a - 1, b - 1] * acc[root, c, t] * (1.0 if a == b else 2.0)
     return tr
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _node_decay(age, alpha):
+    """One exponential per node: ``h = exp(-alpha age)`` and ``h^2``. The transformed tree uses
+    ``exp(-2 alpha age) = h^2`` and the chain ``exp(-alpha t) = h_child / h_parent`` (a branch's length is the
+    difference of the ages)."""
+    rows = age.shape[0]
+    h = np.empty(rows)
+    e2 = np.empty(rows)
+    for r in range(rows):
+        h[r] = math.exp(-alpha * age[r])
+        e2[r] = h[r] * h[r]
+    return h, e2
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _reset_partials(part, ncol):
+    """Every row's chain partials to 1 and their derivatives (columns ``1 .. ncol - 1``) to 0."""
+    for r in range(part.shape[0]):
+        part[r, 0, 0] = 1.0
+        part[r, 1, 0] = 1.0
+        for c in range(1, ncol):
+            part[r, 0, c] = 0.0
+            part[r, 1, c] = 0.0
 
 
 @njit(cache=True, inline="always", error_model="numpy")
