@@ -492,6 +492,9 @@ def _not_fitted(status: str, n: int, dk: int) -> LogisticFit:
 
 
 # ------------------------------------------------------------------------------------------ objective
+_WALL_SLACK = 1e-9  # |x beta| may exceed btol by this much and still count as within the bound
+
+
 class _Objective:
     """The penalised log-likelihood of one data set as a function of ``theta = (beta, log(1/alpha))``.
 
@@ -542,8 +545,8 @@ class _Objective:
         return out
 
     def feasible(self, theta: np.ndarray) -> bool:
-        """``|x beta| <= btol`` (up to 1e-9: SLSQP lands on the bound within rounding)."""
-        return bool(np.all(np.abs(self.x @ theta[: self.dk]) <= self.btol + 1e-9))
+        """``|x beta| <= btol`` (up to ``_WALL_SLACK``: SLSQP lands on the bound within rounding)."""
+        return bool(np.all(np.abs(self.x @ theta[: self.dk]) <= self.btol + _WALL_SLACK))
 
     def value(self, theta: np.ndarray) -> float:
         """Penalised log-likelihood; ``-inf`` outside the bounds."""
@@ -578,10 +581,10 @@ class _Objective:
     def to_minimise(self, theta: np.ndarray, wall: bool = True) -> tuple[float, np.ndarray]:
         """``(-F, -grad F)`` for scipy; like phyloglm, ``1e10`` where ``|x beta| > btol`` if ``wall``."""
         grad = np.zeros(self.dk + 1)
-        # the wall check and the evaluation in one compiled call (feasible's tolerance)
+        # the wall check (as feasible) and the evaluation in one compiled call
         value, _, inside = logistic_kernels.evaluate_within(
             *self._tree, self.x, self.y, np.ascontiguousarray(theta), True, grad, self._info, *self._work,
-            self._force, self.btol + 1e-9 if wall else math.inf)
+            self._force, self.btol + _WALL_SLACK if wall else math.inf)
         if not inside:
             return 1e10, np.zeros_like(theta)
         self.n_evaluations += 1
