@@ -348,6 +348,44 @@ def test_compiled_penalised_loglik_equals_numpy_where_the_likelihood_underflows(
     np.testing.assert_allclose(grad, ref[2], rtol=1e-8, atol=1e-10)
 
 
+def _multifurcating_tree(n: int, rng: np.random.Generator) -> Tree:
+    """Random tree whose internal nodes have 2-4 children, a quarter of the internal branches of length 0."""
+    nodes = [f"t{i}" for i in range(n)]
+    while len(nodes) > 1:
+        take = min(len(nodes), int(rng.integers(2, 5)))
+        picked = sorted(rng.choice(len(nodes), size=take, replace=False), reverse=True)
+        kids = [nodes.pop(i) for i in picked]
+        inner = ",".join(f"{k}:{(0.0 if k.startswith('(') and rng.random() < 0.25 else rng.exponential(0.3)):.6f}"
+                         for k in kids)
+        nodes.append(f"({inner})")
+    return Tree.from_newick(nodes[0] + ";")
+
+
+@pytest.mark.parametrize("dk", [2, 3])
+def test_compiled_gradient_on_multifurcating_trees(dk):
+    """The gradient's pass back down the chain hands each child the product of its siblings' messages (two
+    or more siblings, in any order) and the three-point pass's back through zero-length branches: equal to
+    the numpy forward derivatives."""
+    from tacit import logistic_kernels
+
+    rng = np.random.default_rng(40 + dk)
+    n = 50
+    tree = _multifurcating_tree(n, rng)
+    assert max(len(c) for c in tree.children) >= 3 and (tree.length[n:] == 0.0).sum() >= 3
+    geom = tree_geometry(tree, dense=False)
+    design = np.column_stack([np.ones(n)] + [rng.standard_normal(n) for _ in range(dk - 1)])
+    y = (rng.random(n) < 0.4).astype(float)
+    for _ in range(5):
+        beta, lam = rng.normal(0.0, 0.4, dk), rng.normal(0.0, 1.0)
+        ref = penalised_loglik(geom, design, y, beta, math.exp(-lam), grad=True)
+        grad, info = np.zeros(dk + 1), np.empty((dk, dk))
+        value, _ = logistic_kernels.evaluate(
+            geom.row_tip, geom.tip_row, geom.length, geom.age, geom.parent_of, design, y, np.append(beta, lam), True,
+            grad, info, *logistic_kernels.workspace(len(geom.age), dk), np.full(n, -1, dtype=np.int8))
+        assert value == pytest.approx(ref[0], rel=1e-11)
+        np.testing.assert_allclose(grad, ref[2], rtol=1e-8, atol=1e-10)
+
+
 @pytest.mark.parametrize("n, dk", [(30, 2), (45, 3), (60, 4), (1500, 2)])
 def test_ridge_evaluation_equals_the_general_one(n, dk):
     """On the ridge (every slope 0) the compiled climb uses evaluate_ridge, which takes the Fisher information

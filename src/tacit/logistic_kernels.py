@@ -4,7 +4,8 @@ the climb to its maximum, for the fits that need no special treatment.
 :mod:`tacit.phyloglm` defines the model and holds the exact, general maximiser (L-BFGS-B plus the exact
 treatment of the kinks ``mu_i = p``, of the ridge ``slopes = 0`` and of the bound ``|x beta| = btol``).
 Here the same penalised log-likelihood and its gradient are written as scalar loops (the pruning pass of
-the latent chain and the three-point pass of the Firth penalty, both forward-differentiated), and a
+the latent chain and the three-point pass of the Firth penalty, differentiated in reverse mode, by one pass
+back down each; on the ridge, where only two directions move, forward), and a
 quasi-Newton climb runs from phyloglm's start. A fit is *settled* here only when that climb ends at a
 smooth interior maximum: projected gradient below tolerance, no tip within ``KINK_MARGIN`` of its kink, no
 iterate near the ridge, no trial point beyond ``btol``. The ridge case (the optimum is the cusp at slopes
@@ -57,7 +58,7 @@ def _expit(v: float) -> float:
 def workspace(rows: int, dk: int) -> tuple[np.ndarray, np.ndarray]:
     """Work arrays of :func:`evaluate` for a tree of ``rows`` nodes and ``dk`` coefficients."""
     d = dk + 1
-    return np.empty((rows, 2, dk + 2)), np.empty((rows, dk + 2, d * (d + 1) // 2))
+    return np.empty((rows, 2, max(dk + 2, 4))), np.empty((rows, dk + 2, d * (d + 1) // 2))
 
 
 @njit(cache=True, error_model="numpy")
@@ -103,9 +104,11 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
 @njit(cache=True, inline="always", error_model="numpy")
 def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, grad, info, work_part, work_acc,
               force, dk):
-    """:func:`evaluate` with ``dk`` (the design's columns) given, so that it can be a compile-time constant."""
+    """:func:`evaluate` with ``dk`` (the design's columns) given, so that it can be a compile-time constant.
+
+    The value takes one pass up the tree for the chain and one for the Firth penalty; the gradient one pass
+    back down each (reverse mode: its cost does not grow with the number of coefficients)."""
     n = x.shape[0]
-    kd = dk + 1  # derivative directions: beta, then log(1/alpha)
     d = dk + 1  # P = [1, Z / g] in the three-point pass
     rows = age.shape[0]
     root = rows - 1
@@ -118,60 +121,33 @@ def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, 
         return -math.inf, -math.inf
     for i in range(n):
         below[i] = mu[i] < p if force[i] < 0 else force[i] == 1
-    dp = np.zeros(kd)
-    if want_grad:
-        for i in range(n):
-            wi = mu[i] * (1.0 - mu[i])
-            for j in range(dk):
-                dp[j] += wi * x[i, j]
-        for j in range(dk):
-            dp[j] /= n
     h, e2 = _node_decay(age, alpha)
 
-    # ---- latent two-state chain, by pruning (values in [.., 0], derivatives in [.., 1:])
+    # ---- latent two-state chain, by pruning
     part = work_part
-    ncol = kd + 1 if want_grad else 1
-    _reset_partials(part, ncol)
+    _reset_partials(part, 1)
     for i in range(n):
         r = tip_row[i]
         sign = 2.0 * y[i] - 1.0
-        rr = mu[i] / p
-        ss = (1.0 - mu[i]) / q
         if below[i]:
             part[r, 0, 0] = 1.0 - y[i]
-            part[r, 1, 0] = 1.0 - y[i] + sign * rr
+            part[r, 1, 0] = 1.0 - y[i] + sign * mu[i] / p
         else:
-            part[r, 0, 0] = y[i] - sign * ss
+            part[r, 0, 0] = y[i] - sign * (1.0 - mu[i]) / q
             part[r, 1, 0] = y[i]
-        if want_grad:
-            wi = mu[i] * (1.0 - mu[i])
-            for j in range(kd):
-                dmu = wi * x[i, j] if j < dk else 0.0
-                if below[i]:
-                    part[r, 1, 1 + j] = sign * (dmu - rr * dp[j]) / p
-                else:
-                    part[r, 0, 1 + j] = -sign * (ss * dp[j] - dmu) / q
-    total, logscale = _prune(part, parent_of, length, h, alpha, p, q, dp, ncol, dk)
+    no_direction = np.zeros(1)
+    total, logscale = _prune(part, parent_of, length, h, alpha, p, q, no_direction, 1, 0, want_grad)
     if not total > 0.0:
         return -math.inf, -math.inf
     loglik = math.log(total) + logscale
-    if want_grad:
-        for k in range(kd):
-            grad[k] = (q * part[root, 0, 1 + k] + p * part[root, 1, 1 + k]
-                       + dp[k] * (part[root, 1, 0] - part[root, 0, 0])) / total
 
     # ---- Firth penalty log det(I) / 2 by the three-point pass on the transformed tree
     ia, ib = _packed_index(d)
     acc = work_acc
-    _clear_internal(acc, row_tip, ncol)
+    _clear_internal(acc, row_tip, 1)
     root_ratio = math.sqrt(q / p)
-    # d m / d p on each branch of the emission (see the gradient below), per evaluation
-    dm_dp_below = -1.0 / (2.0 * p * p * root_ratio)
-    dm_dp_above = root_ratio / (2.0 * q * q)
-    vec = np.empty(d)
-    rate = np.zeros(kd)
-    tau = np.zeros(kd)
     inv_root_ratio = 1.0 / root_ratio
+    vec = np.empty(d)
     for i in range(n):
         r = tip_row[i]
         pr = parent_of[r]
@@ -179,45 +155,203 @@ def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, 
         w = mi * (1.0 - mi)
         m = mi * root_ratio if below[i] else (1.0 - mi) * inv_root_ratio
         inv_m = 1.0 / m
-        e_r = e2[r]
-        e_p = e2[pr]
-        ratio = w * inv_m * inv_m
-        tl = e_r * ratio - e_p
+        tl = e2[r] * (w * inv_m * inv_m) - e2[pr]
         if not tl > 0.0:
             return -math.inf, -math.inf
         inv_tl = 1.0 / tl
-        shrink = h[r]  # exp(-alpha age)
-        f = w * inv_m * shrink
+        f = w * inv_m * h[r]  # h[r] = exp(-alpha age)
         vec[0] = 1.0
         for j in range(dk):
             vec[1 + j] = f * x[i, j]
-        if want_grad:
-            # d vec[1:] / d theta_k = rate[k] vec[1:] (vec[0] = 1 does not move), and tau[k] = d log(tl) / d theta_k
-            dm_dmu = root_ratio if below[i] else -inv_root_ratio
-            dm_dp = mi * dm_dp_below if below[i] else (1.0 - mi) * dm_dp_above
-            age_r = age[r]
-            slope_w = 1.0 - 2.0 * mi  # d log(w) / d eta
-            for k in range(dk):
-                dmu = w * x[i, k]
-                dm = dm_dmu * dmu + dm_dp * dp[k]
-                rate[k] = slope_w * x[i, k] - inv_m * dm
-                tau[k] = e_r * inv_m * inv_m * (slope_w * dmu - 2.0 * w * inv_m * dm) * inv_tl
-            rate[dk] = alpha * age_r
-            tau[dk] = 2.0 * alpha * (age_r * e_r * ratio - age[pr] * e_p) * inv_tl
-        _tip_block(acc, pr, vec, rate, tau, inv_tl, ncol - 1, d)
-    _internal_branches(acc, row_tip, parent_of, age, e2, alpha, np.zeros(kd), ncol, d, ia, ib)
+        _tip_block(acc, pr, vec, no_direction, no_direction, inv_tl, 0, d)
+        if want_grad:  # a tip's own block row is free: keep what the pass back down needs
+            acc[r, 0, 0] = inv_tl
+            acc[r, 0, 1] = f
+            acc[r, 0, 2] = inv_m
+    root_before = np.empty(ia.shape[0])
+    _internal_branches(acc, row_tip, parent_of, age, e2, alpha, no_direction, 1, d, ia, ib, root_before)
     _root_information(acc, root, d, info)
     inv = np.empty((dk, dk))
     logdet = _inverse_pd(info, inv) if want_grad else _logdet_pd(info)
     if not math.isfinite(logdet):
         return -math.inf, loglik
-    if want_grad:
-        for k in range(kd):
-            grad[k] += 0.5 * _trace(inv, acc, root, 1 + k, ia, ib)
     value = loglik + 0.5 * logdet
     if not math.isfinite(value):  # e.g. mu rounding to 0 or 1 far beyond btol (error_model="numpy")
         return -math.inf, loglik
+    if want_grad:
+        _gradient(row_tip, tip_row, length, age, parent_of, x, y, mu, below, p, alpha, h, e2, part, acc,
+                  root_before, inv, total, grad, dk, ia, ib)
     return value, loglik
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _gradient(row_tip, tip_row, length, age, parent_of, x, y, mu, below, p, alpha, h, e2, part, acc, root_before,
+              inv, total, grad, dk, ia, ib):
+    """Fill ``grad`` (``dk + 1``) with the gradient of the penalised log-likelihood by reverse mode: the
+    adjoints of the chain's partials and of the three-point blocks, from the root back to the tips.
+
+    Needs what the passes up left: for every node of the chain its partials (column 0), the product of the
+    messages its parent had before its own (column 1), its message (column 2) and the inverse of its scale
+    (``[r, 0, 3]``); for every internal block its value (``acc[r, 0]``), the root's before its edge
+    (``root_before``), and for every tip ``1 / t``, ``f`` and ``1 / m`` in ``acc[r, 0, :3]``."""
+    n = x.shape[0]
+    d = dk + 1
+    rows = age.shape[0]
+    root = rows - 1
+    q = 1.0 - p
+    nt = ia.shape[0]
+    dlam = 0.0  # d / d log(1/alpha)
+    cbar = np.empty(d)
+
+    # ---- Firth: the adjoint of each internal block (d penalty / d block) in acc[r, 1], root first
+    for t in range(nt):
+        a = ia[t]
+        b = ib[t]
+        acc[root, 1, t] = 0.0 if a == 0 else inv[a - 1, b - 1] * (0.5 if a == b else 1.0)
+    dt = _branch_adjoint(root_before, e2[root], acc[root, 1], acc[root, 1], d, ia, ib, cbar)
+    dlam += dt * 2.0 * alpha * age[root] * e2[root]
+    for r in range(rows - 2, -1, -1):
+        if row_tip[r] >= 0:
+            continue
+        pr = parent_of[r]
+        dt = _branch_adjoint(acc[r, 0], e2[r] - e2[pr], acc[pr, 1], acc[r, 1], d, ia, ib, cbar)
+        dlam += dt * 2.0 * alpha * (age[r] * e2[r] - age[pr] * e2[pr])
+
+    # ---- the chain: the adjoint of each node's partials (d log L / d partial) replaces its column 1, and
+    # column 2 becomes the running product of the messages of its children already passed (times the
+    # inverse of its scale)
+    dp_bar = (part[root, 1, 0] - part[root, 0, 0]) / total  # d / d p, summed over every place p enters
+    part[root, 0, 1] = q / total
+    part[root, 1, 1] = p / total
+    part[root, 0, 2] = 1.0
+    part[root, 1, 2] = 1.0
+    for r in range(rows - 2, -1, -1):
+        pr = parent_of[r]
+        mb0 = part[pr, 0, 1] * part[r, 0, 1] * part[pr, 0, 2]
+        mb1 = part[pr, 1, 1] * part[r, 1, 1] * part[pr, 1, 2]
+        part[pr, 0, 2] *= part[r, 0, 2]
+        part[pr, 1, 2] *= part[r, 1, 2]
+        l0 = part[r, 0, 0]
+        l1 = part[r, 1, 0]
+        et = h[pr] / h[r]
+        c0 = q * l0 + p * l1
+        cb = (mb0 + mb1) * (1.0 - et)
+        dp_bar += cb * (l1 - l0)
+        dlam += (mb0 * (l0 - c0) + mb1 * (l1 - c0)) * et * alpha * length[r]
+        part[r, 0, 1] = et * mb0 + q * cb
+        part[r, 1, 1] = et * mb1 + p * cb
+        part[r, 0, 2] = part[r, 0, 3]
+        part[r, 1, 2] = part[r, 0, 3]
+
+    # ---- the tips: each one's mu moves its emission and its block; p (the mean of mu) moves them all
+    root_ratio = math.sqrt(q / p)
+    inv_root_ratio = 1.0 / root_ratio
+    dm_dp_below = -1.0 / (2.0 * p * p * root_ratio)
+    dm_dp_above = root_ratio / (2.0 * q * q)
+    for k in range(dk):
+        grad[k] = 0.0
+    dp_coef = np.zeros(dk)  # d p / d beta
+    for i in range(n):
+        r = tip_row[i]
+        pr = parent_of[r]
+        mi = mu[i]
+        w = mi * (1.0 - mi)
+        sign = 2.0 * y[i] - 1.0
+        if below[i]:
+            lb = part[r, 1, 1] * part[r, 0, 3]
+            z = w * lb * sign / p
+            dp_bar -= lb * sign * mi / (p * p)
+        else:
+            lb = part[r, 0, 1] * part[r, 0, 3]
+            z = w * lb * sign / q
+            dp_bar -= lb * sign * (1.0 - mi) / (q * q)
+        inv_tl = acc[r, 0, 0]
+        f = acc[r, 0, 1]
+        inv_m = acc[r, 0, 2]
+        # s0 = sum_ab Bbar_ab B_ab, s1 = the same weighted by how many of a, b are > 0 (those entries of the
+        # tip's block B = v v' / t move with log f, all with -log t)
+        s0, s1 = _tip_sums(acc, pr, f, x, i, inv_tl, d, ia, ib)
+        dm_dmu = root_ratio if below[i] else -inv_root_ratio
+        dm_dp = mi * dm_dp_below if below[i] else (1.0 - mi) * dm_dp_above
+        slope_w = 1.0 - 2.0 * mi  # d log(w) / d eta
+        e_r = e2[r]
+        kt = e_r * inv_m * inv_m * inv_tl
+        z += (slope_w - inv_m * dm_dmu * w) * s1 - kt * w * (slope_w - 2.0 * inv_m * dm_dmu * w) * s0
+        dp_bar += -inv_m * dm_dp * s1 + 2.0 * kt * w * inv_m * dm_dp * s0
+        for j in range(dk):
+            grad[j] += x[i, j] * z
+            dp_coef[j] += w * x[i, j]
+        dlam += alpha * age[r] * s1 - 2.0 * alpha * (age[r] * e_r * w * inv_m * inv_m - age[pr] * e2[pr]) * inv_tl * s0
+    for j in range(dk):
+        grad[j] += dp_bar * dp_coef[j] / n
+    grad[dk] = dlam
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _tip_sums(acc, pr, f, x, i, inv_tl, d, ia, ib):
+    """``(sum_ab Bbar_ab B_ab, sum_ab Bbar_ab B_ab ([a > 0] + [b > 0]))`` over the packed entries, for the tip
+    block ``B = v v' / t`` with ``v = (1, f x_i)`` and ``Bbar = acc[pr, 1]``."""
+    if d == 3:
+        v1 = f * x[i, 0]
+        v2 = f * x[i, 1]
+        w1 = v1 * inv_tl
+        w2 = v2 * inv_tl
+        first = acc[pr, 1, 1] * w1 + acc[pr, 1, 2] * w2
+        second = acc[pr, 1, 3] * w1 * v1 + acc[pr, 1, 4] * w1 * v2 + acc[pr, 1, 5] * w2 * v2
+        return acc[pr, 1, 0] * inv_tl + first + second, first + 2.0 * second
+    s0 = 0.0
+    s1 = 0.0
+    for t in range(ia.shape[0]):
+        a = ia[t]
+        b = ib[t]
+        va = 1.0 if a == 0 else f * x[i, a - 1]
+        vb = 1.0 if b == 0 else f * x[i, b - 1]
+        term = acc[pr, 1, t] * va * vb * inv_tl
+        s0 += term
+        s1 += term * ((1.0 if a > 0 else 0.0) + (1.0 if b > 0 else 0.0))
+    return s0, s1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _branch_adjoint(block, t, out, res, d, ia, ib, cbar):
+    """The adjoint of :func:`_add_branch`: ``out`` is d F / d the block that ``A - t a a' / (1 + t a_00)`` went
+    into (``A = block``, packed; ``a = A[:, 0]``); fills ``res`` (may be ``out``) with d F / d ``A`` and returns
+    d F / d ``t``. ``cbar`` ``(d,)`` is work space."""
+    s = 1.0 + t * block[0]
+    rr = t / s
+    if d == 3:  # written out (see _tip_block)
+        c0 = block[0]
+        c1 = block[1]
+        c2 = block[2]
+        o0 = out[0]
+        o1 = out[1]
+        o2 = out[2]
+        o3 = out[3]
+        o4 = out[4]
+        o5 = out[5]
+        rr_bar = -(o0 * c0 * c0 + o1 * c0 * c1 + o2 * c0 * c2 + o3 * c1 * c1 + o4 * c1 * c2 + o5 * c2 * c2)
+        res[0] = o0 - rr * (2.0 * o0 * c0 + o1 * c1 + o2 * c2) - rr * rr * rr_bar
+        res[1] = o1 - rr * (o1 * c0 + 2.0 * o3 * c1 + o4 * c2)
+        res[2] = o2 - rr * (o2 * c0 + o4 * c1 + 2.0 * o5 * c2)
+        res[3] = o3
+        res[4] = o4
+        res[5] = o5
+        return rr_bar / (s * s)
+    rr_bar = 0.0
+    for j in range(d):
+        cbar[j] = 0.0
+    for u in range(ia.shape[0]):
+        a = ia[u]
+        b = ib[u]
+        rr_bar -= out[u] * block[a] * block[b]
+        cbar[a] += out[u] * block[b]
+        cbar[b] += out[u] * block[a]
+    for u in range(ia.shape[0]):
+        res[u] = out[u]
+    for j in range(d):  # packed entries (0, j) are the first d
+        res[j] -= rr * cbar[j]
+    res[0] -= rr * rr * rr_bar
+    return rr_bar / (s * s)
 
 
 @njit(cache=True, error_model="numpy")
@@ -263,7 +397,7 @@ def _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad,
         part[r, 1, 0] = y[i]
     dp = np.zeros(2)
     dp[0] = dp0
-    total, logscale = _prune(part, parent_of, length, h, alpha, p, q, dp, 3, 1)
+    total, logscale = _prune(part, parent_of, length, h, alpha, p, q, dp, 3, 1, False)
     if not total > 0.0:
         return -math.inf
     loglik = math.log(total) + logscale
@@ -291,7 +425,7 @@ def _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad,
         rate[0] = alpha * age[r]
         tau[0] = 2.0 * alpha * (age[r] * e2[r] - age[pr] * e2[pr]) * inv_tl
         _tip_block(acc, pr, vec, rate, tau, inv_tl, 1, d)
-    _internal_branches(acc, row_tip, parent_of, age, e2, alpha, np.zeros(1), 2, d, ia, ib)
+    _internal_branches(acc, row_tip, parent_of, age, e2, alpha, np.zeros(1), 2, d, ia, ib, np.empty(ia.shape[0]))
     g = np.empty((dk, dk))
     _root_information(acc, root, d, g)
     inv = np.empty((dk, dk))
@@ -349,9 +483,10 @@ def _clear_internal(acc, row_tip, ncol):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _internal_branches(acc, row_tip, parent_of, age, e2, alpha, dt, ncol, d, ia, ib):
+def _internal_branches(acc, row_tip, parent_of, age, e2, alpha, dt, ncol, d, ia, ib, root_before):
     """The three-point pass above the tips: each internal node's block through its branch into its parent's,
-    then the root edge in place. Only ``log(1/alpha)`` (the last entry of ``dt``) moves a branch."""
+    then the root edge in place (the root's block before it is copied to ``root_before``). Only
+    ``log(1/alpha)`` (the last entry of ``dt``) moves a branch."""
     rows = age.shape[0]
     root = rows - 1
     lam = dt.shape[0] - 1
@@ -363,6 +498,8 @@ def _internal_branches(acc, row_tip, parent_of, age, e2, alpha, dt, ncol, d, ia,
             continue
         dt[lam] = 2.0 * alpha * (age[r] * e2[r] - age[pr] * e2[pr])
         _add_branch(acc, r, pr, e2[r] - e2[pr], dt, ncol, d, ia, ib, False, col, dcol)
+    for t in range(root_before.shape[0]):
+        root_before[t] = acc[root, 0, t]
     dt[lam] = 2.0 * alpha * age[root] * e2[root]
     _add_branch(acc, root, root, e2[root], dt, ncol, d, ia, ib, True, col, dcol)
 
@@ -417,12 +554,16 @@ def _reset_partials(part, ncol):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _prune(part, parent_of, length, h, alpha, p, q, dp, ncol, lam):
+def _prune(part, parent_of, length, h, alpha, p, q, dp, ncol, lam, keep):
     """The pruning pass of the latent chain over ``part`` (tips filled, other rows 1 for values and 0 for
     derivatives; column 0 the partials, columns ``1 + k`` (``k < ncol - 1``) their derivatives along direction
     ``k``, in which ``p`` moves by ``dp[k]``; direction ``lam`` is ``log(1/alpha)``). Returns the likelihood
     scaled by ``exp(-logscale)`` and ``logscale`` (the likelihood 0 where a partial vanishes); the root's
-    partials are left in its row. ``h = exp(-alpha age)`` per row."""
+    partials are left in its row. ``h = exp(-alpha age)`` per row.
+
+    ``keep`` (with ``ncol = 1``) keeps, for the pass back down (:func:`_gradient`), each row's message in
+    column 2, the product of the messages its parent had before it in column 1 and the inverse of its scale
+    in ``[r, 0, 3]``."""
     rows = h.shape[0]
     root = rows - 1
     # A node's partials are rescaled (and the scale's logarithm kept) only when they leave [1e-150, 1e150]:
@@ -432,12 +573,16 @@ def _prune(part, parent_of, length, h, alpha, p, q, dp, ncol, lam):
         s = part[r, 0, 0] + part[r, 1, 0]
         if not s > 0.0:
             return 0.0, 0.0
+        if keep:
+            part[r, 0, 3] = 1.0
         if s < 1e-150 or s > 1e150:
             logscale += math.log(s)
             inv = 1.0 / s
             for c in range(ncol):
                 part[r, 0, c] *= inv
                 part[r, 1, c] *= inv
+            if keep:
+                part[r, 0, 3] = inv
         l0 = part[r, 0, 0]
         l1 = part[r, 1, 0]
         pr = parent_of[r]
@@ -456,6 +601,11 @@ def _prune(part, parent_of, length, h, alpha, p, q, dp, ncol, lam):
                     dm1 += (l1 - c0) * deta
                 part[pr, 0, 1 + k] = part[pr, 0, 1 + k] * m0 + part[pr, 0, 0] * dm0
                 part[pr, 1, 1 + k] = part[pr, 1, 1 + k] * m1 + part[pr, 1, 0] * dm1
+        if keep:
+            part[r, 0, 1] = part[pr, 0, 0]
+            part[r, 1, 1] = part[pr, 1, 0]
+            part[r, 0, 2] = m0
+            part[r, 1, 2] = m1
         part[pr, 0, 0] *= m0
         part[pr, 1, 0] *= m1
     return q * part[root, 0, 0] + p * part[root, 1, 0], logscale
