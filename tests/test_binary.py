@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tacit.association import AssociationSettings, associate
-from tacit.binary import _Group, foreground_clades, top_k_foreground
+from tacit.binary import _Group, foreground_clades, foreground_draws, top_k_foreground
 from tacit.permulation import PermulationSource
 from tacit.phyloglm import tree_geometry
 from tacit.tables import read_matrix, read_phenotypes
@@ -29,6 +29,25 @@ def test_foreground_clades_counts_all_foreground_internal_nodes():
 def test_top_k_foreground_takes_the_largest():
     sim = np.array([[0.1, 5.0], [3.0, 1.0], [2.0, 4.0], [-1.0, 0.0]])
     assert top_k_foreground(sim, 2).T.tolist() == [[False, True, True, False], [True, False, True, False]]
+
+
+def test_compiled_draws_equal_top_k_and_clade_count():
+    """The compiled pass that examines a block of draws gives the foreground and clade count of the two numpy
+    functions above, on the tips an OCR has (a subtree of the analysis' tree)."""
+    rng = np.random.default_rng(8)
+    tree = Tree.from_newick(_random_newick([f"s{i}" for i in range(60)], rng))
+    source = PermulationSource(tree, seed=3)
+    values, order = source.block(0)[:, :300], source.ranks(0)[:300]
+    for keep_share, k in ((1.0, 9), (0.7, 12), (0.5, 1), (0.8, 0), (0.6, 25)):
+        present = rng.random(tree.n_tips) < keep_share
+        sub = tree.keep_tips([s for s, keep in zip(tree.tip_names, present) if keep])
+        geometry = tree_geometry(sub)
+        local = np.where(present, np.cumsum(present) - 1, -1)
+        fg, clades = foreground_draws(order, local, k, geometry.tip_row, geometry.row_tip, geometry.parent_of)
+        expected = top_k_foreground(values[present], k)
+        assert np.array_equal(fg, expected.T)
+        assert np.array_equal(clades, foreground_clades(sub, expected))
+        assert k < 2 or len(set(clades.tolist())) > 1  # the counts vary: the check is not vacuous
 
 
 def test_binary_permulations_keep_foreground_count_and_clades_and_do_not_depend_on_rounds():

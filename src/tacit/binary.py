@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit, prange
 
 from .permulation import BLOCK, PermulationSource, conditional_pvalue, round_targets
 from .phyloglm import BatchFits, TreeGeometry, fit_batch, singular_design, tree_geometry
@@ -62,6 +63,56 @@ def top_k_foreground(simulated: np.ndarray, k: int) -> np.ndarray:
     return fg
 
 
+@njit(parallel=True, cache=True)
+def foreground_draws(order: np.ndarray, local: np.ndarray, k: int, tip_row: np.ndarray, row_tip: np.ndarray,
+                     parent_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k_foreground` and :func:`foreground_clades` of many draws in one compiled pass.
+
+    Parameters
+    ----------
+    order
+        ``(p, n_all)``: per draw, every species of the analysis sorted by simulated value
+        (:meth:`tacit.permulation.PermulationSource.orders`, one sort per block shared by every species set).
+    local
+        ``(n_all,)``: each species' tip in the tree, -1 when the tree lacks it.
+    k
+        Foreground species per draw: the tree's ``k`` with the largest values, found walking down ``order``.
+    tip_row, row_tip, parent_of
+        The tree's storage rows (:class:`tacit.phyloglm.TreeGeometry`: children before parents, root last).
+
+    Returns
+    -------
+    foreground, clades
+        ``(p, n)`` bool, one draw per row; ``(p,)`` its number of internal nodes whose tips are all foreground.
+    """
+    p, n_all = order.shape
+    n = tip_row.shape[0]
+    n_rows = row_tip.shape[0]
+    foreground = np.zeros((p, n), dtype=np.bool_)
+    clades = np.zeros(p, dtype=np.int64)
+    for j in prange(p):
+        taken = 0
+        for t in range(n_all - 1, -1, -1):
+            if taken == k:
+                break
+            tip = local[order[j, t]]
+            if tip >= 0:
+                foreground[j, tip] = True
+                taken += 1
+        all_fg = np.ones(n_rows, dtype=np.bool_)
+        for tip in range(n):
+            all_fg[tip_row[tip]] = foreground[j, tip]
+        for r in range(n_rows - 1):
+            if not all_fg[r]:
+                all_fg[parent_of[r]] = False
+        count = 0
+        for r in range(n_rows):
+            if row_tip[r] < 0 and all_fg[r]:
+                count += 1
+        clades[j] = count
+    return foreground, clades
+
+
 @dataclass
 class _Group:
     """OCRs sharing one species set: one tree, one observed trait, one stream of accepted permulations."""
@@ -82,10 +133,12 @@ class _Group:
         while len(self.accepted) < target and self.drawn < max_draws:
             start = self.drawn
             stop = min((start // BLOCK + 1) * BLOCK, max_draws)
-            for _, _, values in source.draws(start, stop):
-                fg = top_k_foreground(values[self.present], self.k)
-                ok = np.flatnonzero(foreground_clades(self.tree, fg) == self.clades)
-                self.accepted.extend(fg[:, j].copy() for j in ok)
+            local = np.where(self.present, np.cumsum(self.present) - 1, -1)
+            geometry = self.geometry
+            for _, _, order in source.orders(start, stop):
+                fg, clades = foreground_draws(order, local, self.k, geometry.tip_row, geometry.row_tip,
+                                              geometry.parent_of)
+                self.accepted.extend(fg[clades == self.clades])
             self.drawn = stop
         if len(self.accepted) < target:
             self.exhausted = True
