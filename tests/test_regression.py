@@ -120,3 +120,32 @@ def test_covariates_equal_dense_gls_and_permulations_use_them():
         assert table.loc[i, "perm_trials"] >= 30
     plain = associate(PredictionMatrix(["a", "b", "c"], names, x), tree, trait, settings)
     assert not np.allclose(plain["coef"], table["coef"])  # the covariates changed the model
+
+
+def test_association_runs_blas_on_one_thread_and_restores_it(monkeypatch):
+    """The association step runs with one BLAS thread (its linear algebra is small; a woken thread pool only
+    competes with the compiled loops) and gives the caller's setting back afterwards."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from tacit import association
+    from tacit.tables import PredictionMatrix
+
+    seen: list[int] = []
+    reconcile = association.reconcile
+
+    def spy(*args, **kwargs):
+        seen.extend(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+        return reconcile(*args, **kwargs)
+
+    monkeypatch.setattr(association, "reconcile", spy)
+    rng = np.random.default_rng(2)
+    tree = Tree.from_newick(NEWICK)
+    trait = pd.Series(rng.standard_normal(8), index=tree.tip_names)
+    matrix = PredictionMatrix(["a", "b"], tree.tip_names, rng.standard_normal((2, 8)))
+    with threadpool_limits(limits=2, user_api="blas"):
+        associate(matrix, tree, trait, AssociationSettings(permulations=10, seed=1))
+        after = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    if not seen:
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    assert set(seen) == {1}
+    assert set(after) == {2}
