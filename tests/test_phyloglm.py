@@ -613,6 +613,30 @@ def test_compiled_inverse_of_positive_definite_matrices():
     assert np.isnan(_inverse_pd(np.array([[1.0, 2.0], [2.0, 1.0]]), inv))  # indefinite
 
 
+def test_vector_exponential_within_one_unit_in_the_last_place_of_libm():
+    from tacit.logistic_kernels import exp_scaled
+
+    rng = np.random.default_rng(4)
+    # Every binade the fast path covers, both signs, the ends of its range (700) and k ln 2 +- ln(2) / 2.
+    v = np.concatenate([rng.uniform(-700.0, 700.0, 20_000), rng.uniform(-2.0, 2.0, 5_000),
+                        np.ldexp(rng.uniform(0.5, 1.0, 2_000), rng.integers(-60, 9, 2_000)),
+                        -np.ldexp(rng.uniform(0.5, 1.0, 2_000), rng.integers(-60, 9, 2_000)),
+                        np.arange(-1000, 1001) * math.log(2.0) / 2.0, [0.0, -0.0, 700.0, -700.0]])
+    v = v[np.abs(v) <= 700.0]
+    for scale in (1.0, -1.0, 0.5):
+        out = np.empty_like(v)
+        exp_scaled(scale, v / scale, out, np.empty_like(v))
+        ref = np.array([math.exp(t) for t in scale * (v / scale)])
+        ulps = np.abs(out - ref) / np.spacing(ref)
+        assert ulps.max() <= 1.0, (scale, v[np.argmax(ulps)], ulps.max())
+    # Outside the fast path libm decides: overflow, underflow to subnormals and 0, infinities, NaN.
+    edge = np.array([700.5, 709.7, 710.0, -700.5, -708.0, -740.0, -746.0, -800.0, np.inf, -np.inf, np.nan])
+    out = np.empty_like(edge)
+    exp_scaled(1.0, edge, out, np.empty_like(edge))
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(out, np.exp(edge))
+
+
 def test_collinearity_check_does_not_depend_on_units():
     from tacit.phyloglm import singular_design
 
