@@ -596,6 +596,34 @@ def test_leaving_a_kink_stays_within_the_linear_predictor_bound():
     assert out is None or obj.feasible(out)
 
 
+def test_compiled_start_equals_glm_irls():
+    from tacit.logistic_kernels import glm_start
+    from tacit.phyloglm import BTOL, _glm_start
+
+    rng = np.random.default_rng(8)
+    compared = 0
+    for case in range(60):
+        n, dk = int(rng.integers(12, 300)), int(rng.integers(2, 4))
+        x = np.column_stack([np.ones(n), rng.standard_normal((n, dk - 1)) * rng.uniform(0.1, 3.0)])
+        eta = x @ rng.normal(0.0, 1.0, dk) + rng.normal(-1.0, 1.0)
+        y = (rng.random(n) < 1.0 / (1.0 + np.exp(-eta))).astype(float)
+        if y.min() == y.max():
+            continue
+        beta, ok = glm_start(x, y, BTOL)
+        if ok:
+            compared += 1
+            np.testing.assert_allclose(beta, _glm_start(x, y, BTOL), rtol=1e-8, atol=1e-10, err_msg=str(case))
+        else:  # glm runs beyond btol on this sample: both fall back
+            assert np.all(_glm_start(x, y, BTOL)[1:] == 0.0), case
+    assert compared >= 40
+    # Separation: glm's predictor runs beyond btol, so the compiled start reports it (phyloglm then starts
+    # on the ridge, as _glm_start's fallback: slopes 0).
+    x = np.column_stack([np.ones(40), np.linspace(-1.0, 1.0, 40)])
+    y = (x[:, 1] > 0).astype(float)
+    assert not glm_start(x, y, BTOL)[1]
+    assert np.all(_glm_start(x, y, BTOL)[1:] == 0.0)
+
+
 def test_compiled_inverse_of_positive_definite_matrices():
     from tacit.logistic_kernels import _inverse_pd
 

@@ -860,9 +860,13 @@ def glm_start(x, y, btol):
                 break
             z = eta[i] + (y[i] - mu[i]) / w
             for a in range(dk):
-                xtwz[a] += x[i, a] * w * z
-                for b in range(dk):
-                    xtwx[a, b] += x[i, a] * w * x[i, b]
+                xw = x[i, a] * w
+                xtwz[a] += xw * z
+                for b in range(a, dk):
+                    xtwx[a, b] += xw * x[i, b]
+        for a in range(dk):
+            for b in range(a):
+                xtwx[a, b] = xtwx[b, a]
         lower = np.empty((dk, dk))
         if bad or not math.isfinite(_cholesky(xtwx, lower)):
             break
@@ -872,7 +876,7 @@ def glm_start(x, y, btol):
             for a in range(dk):
                 e += x[i, a] * beta[a]
             eta[i] = e
-            mu[i] = _expit(e)
+        _expit_into(eta, mu)
         dev = _deviance(y, mu)
         if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-8:
             break
@@ -935,20 +939,28 @@ def _fitted(theta, x, mu):
     """Fill ``mu = expit(x beta)`` (``beta`` the first columns of ``theta``); returns ``p = mean(mu)``."""
     n, dk = x.shape
     eta = np.empty(n)
-    size = np.empty(n)
     for i in range(n):
         e = 0.0
         for j in range(dk):
             e += x[i, j] * theta[j]
         eta[i] = e
-        size[i] = abs(e)
+    return _expit_into(eta, mu) / n
+
+
+@njit(cache=True, error_model="numpy")
+def _expit_into(eta, mu):
+    """``mu = expit(eta)`` for arrays (as :func:`_expit`, by :func:`exp_scaled`); returns the sum of ``mu``."""
+    n = eta.shape[0]
+    size = np.empty(n)
+    for i in range(n):
+        size[i] = abs(eta[i])
     exp_scaled(-1.0, size, mu, np.empty(n))  # exp(-|eta|) in (0, 1]
-    p = 0.0
+    total = 0.0
     for i in range(n):
         e = mu[i]
-        mu[i] = 1.0 / (1.0 + e) if eta[i] >= 0.0 else e / (1.0 + e)  # as _expit
-        p += mu[i]
-    return p / n
+        mu[i] = 1.0 / (1.0 + e) if eta[i] >= 0.0 else e / (1.0 + e)
+        total += mu[i]
+    return total
 
 
 @njit(cache=True, error_model="numpy")
