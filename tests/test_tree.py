@@ -21,6 +21,32 @@ def test_keep_tips_merges_single_child_branches():
     assert tree.to_newick() == "(A:1.5,(C:1,D:1.2):1);"
 
 
+def test_keep_tips_on_random_trees_keeps_shared_path_lengths():
+    # Pruning must keep every pair's shared path (BM covariance), leave no node with one child and keep the
+    # tips in the full tree's order, for any subset, including ones that drop a whole side of the root.
+    rng = np.random.default_rng(2)
+    for case in range(30):
+        n = int(rng.integers(3, 60))
+        nodes = [f"t{i}:{rng.uniform(0.01, 1.0):.3f}" for i in range(n)]
+        while len(nodes) > 1:  # random joins, some of three (polytomies)
+            k = 3 if len(nodes) > 3 and rng.random() < 0.2 else 2
+            picks = sorted(rng.choice(len(nodes), k, replace=False), reverse=True)
+            group = [nodes.pop(int(i)) for i in picks]
+            nodes.append("(" + ",".join(group) + f"):{rng.uniform(0.0, 1.0):.3f}")
+        tree = Tree.from_newick(nodes[0].rsplit(":", 1)[0] + ";")
+        keep = [name for name in tree.tip_names if rng.random() < rng.uniform(0.2, 1.0)] or tree.tip_names[:1]
+        sub = tree.keep_tips(keep)
+        assert sub.tip_names == keep, case
+        assert all(len(kids) != 1 for kids in sub.children), case
+        if len(keep) < 2:
+            continue
+        idx = [tree.tip_names.index(name) for name in keep]
+        full = tip_covariance(tree)[np.ix_(idx, idx)]
+        # The new root is the kept tips' most recent common ancestor (as ape's drop.tip: no root edge), so
+        # paths are measured from there: less its depth, the smallest shared path of any pair.
+        np.testing.assert_allclose(tip_covariance(sub), full - full.min(), rtol=1e-12, atol=1e-12, err_msg=str(case))
+
+
 def test_covariance_is_shared_path_length():
     cov = tip_covariance(Tree.from_newick(NEWICK))
     assert cov[3, 4] == pytest.approx(1.2)  # D and E share root->(C,(D,E)) 1 + 0.2

@@ -77,10 +77,12 @@ class Tree:
 
     def depths(self) -> np.ndarray:
         """Distance from the root to every node, ``(n_nodes,)``."""
-        depth = np.zeros(self.n_nodes)
-        for node in self.preorder()[1:]:
-            depth[node] = depth[self.parent[node]] + self.length[node]
-        return depth
+        depth = [0.0] * self.n_nodes
+        parent = self.parent.tolist()
+        length = self.length.tolist()
+        for node in self.preorder()[1:].tolist():
+            depth[node] = depth[parent[node]] + length[node]
+        return np.asarray(depth, dtype=float)
 
     # ------------------------------------------------------------------ I/O
     @classmethod
@@ -115,15 +117,18 @@ class Tree:
         Tip order of the result follows this tree's tip order. Unknown names raise ``KeyError``.
         """
         index = {n: i for i, n in enumerate(self.tip_names)}
-        keep = np.zeros(self.n_nodes, dtype=bool)
+        parent = self.parent.tolist()
+        length = self.length.tolist()
+        # Python lists throughout: indexing numpy arrays one element at a time costs more than the walk.
+        keep = [False] * self.n_nodes
         for name in names:
-            keep[index[name]] = True
-        if not keep.any():
-            raise ValueError("keep_tips needs at least one tip")
-        post = self.postorder()
-        for node in post:
-            if node >= self.n_tips and any(keep[c] for c in self.children[node]):
+            node = index[name]
+            while node >= 0 and not keep[node]:  # the tip and its ancestors up to one already kept
                 keep[node] = True
+                node = parent[node]
+        if not any(keep):
+            raise ValueError("keep_tips needs at least one tip")
+        kept_children = [[c for c in kids if keep[c]] if keep[node] else [] for node, kids in enumerate(self.children)]
         # Walk down from the root; collapse nodes with a single kept child.
         new_parent: list[int] = []
         new_length: list[float] = []
@@ -136,20 +141,18 @@ class Tree:
             new_length.append(0.0)
             new_names.append(self.names[t])
 
-        def kept_children(node: int) -> list[int]:
-            return [c for c in self.children[node] if keep[c]]
-
+        n_tips = self.n_tips
         root = self.root
-        while root >= self.n_tips and len(kept_children(root)) == 1:
-            root = kept_children(root)[0]
+        while root >= n_tips and len(kept_children[root]) == 1:
+            root = kept_children[root][0]
         stack = [(root, -1, 0.0)]
         while stack:
             node, par_new, extra = stack.pop()
-            kids = kept_children(node)
-            if node >= self.n_tips and len(kids) == 1:
-                stack.append((kids[0], par_new, extra + float(self.length[kids[0]])))
+            kids = kept_children[node]
+            if node >= n_tips and len(kids) == 1:
+                stack.append((kids[0], par_new, extra + length[kids[0]]))
                 continue
-            if node < self.n_tips:
+            if node < n_tips:
                 new_id = old_to_new[node]
             else:
                 new_id = len(new_parent)
@@ -159,7 +162,7 @@ class Tree:
             new_parent[new_id] = par_new
             new_length[new_id] = extra if par_new >= 0 else 0.0
             for c in reversed(kids):
-                stack.append((c, new_id, float(self.length[c])))
+                stack.append((c, new_id, length[c]))
         return Tree(np.asarray(new_parent), np.asarray(new_length, dtype=float), new_names, len(tips))
 
 
