@@ -386,39 +386,6 @@ def test_compiled_gradient_on_multifurcating_trees(dk):
         np.testing.assert_allclose(grad, ref[2], rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("dk", [2, 3])
-def test_gradient_after_the_value_equals_the_joint_evaluation(dk):
-    """The climb's line search evaluates the value alone and asks for the gradient only at the point it
-    accepts: that gradient comes from what the last value left behind and must be the joint one, bit for bit,
-    also after points where the value does not exist."""
-    from tacit import logistic_kernels as lk
-
-    rng = np.random.default_rng(60 + dk)
-    n = 40
-    tree = _multifurcating_tree(n, rng)
-    geom = tree_geometry(tree, dense=False)
-    kt = (geom.row_tip, geom.tip_row, geom.length, geom.age, geom.parent_of)
-    design = np.column_stack([np.ones(n)] + [rng.standard_normal(n) for _ in range(dk - 1)])
-    y = (rng.random(n) < 0.4).astype(float)
-    force = np.full(n, -1, dtype=np.int8)
-    work = lk.workspace(len(geom.age), dk)
-    state = lk._new_state(n, len(geom.age), dk)
-    info = np.empty((dk, dk))
-    points = [np.append(rng.normal(0.0, 0.5, dk), rng.normal(0.0, 1.0)) for _ in range(6)]
-    points.insert(3, np.append(np.full(dk, 400.0), 0.0))  # mu rounds to 1: no value
-    work_joint = lk.workspace(len(geom.age), dk)  # the kept path's work arrays see only its own evaluations
-    for theta in points:
-        joint = np.zeros(dk + 1)
-        ref, _ = lk.evaluate(*kt, design, y, theta, True, joint, info, *work_joint, force)
-        value, _ = lk.evaluate_kept(*kt, design, y, theta, info, *work, force, state)
-        assert value == ref or (math.isinf(value) and math.isinf(ref))
-        if not math.isfinite(value):
-            continue
-        grad = np.zeros(dk + 1)
-        lk.gradient_kept(*kt, design, y, grad, *work, state)
-        np.testing.assert_array_equal(grad, joint)
-
-
 @pytest.mark.parametrize("n, dk", [(30, 2), (45, 3), (60, 4), (1500, 2)])
 def test_ridge_evaluation_equals_the_general_one(n, dk):
     """On the ridge (every slope 0) the compiled climb uses evaluate_ridge, which takes the Fisher information
