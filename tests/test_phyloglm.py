@@ -13,7 +13,7 @@ from tacit.phyloglm import fit_many, fit_phyloglm, penalised_loglik, tree_geomet
 from tacit.tables import read_matrix, read_phenotypes
 from tacit.tree import Tree, read_tree, simulate_bm, tip_covariance
 
-from conftest import shared_path
+from conftest import multifurcating_tree, shared_path
 
 
 # ------------------------------------------------------------------------------ independent reference
@@ -348,19 +348,6 @@ def test_compiled_penalised_loglik_equals_numpy_where_the_likelihood_underflows(
     np.testing.assert_allclose(grad, ref[2], rtol=1e-8, atol=1e-10)
 
 
-def _multifurcating_tree(n: int, rng: np.random.Generator) -> Tree:
-    """Random tree whose internal nodes have 2-4 children, a quarter of the internal branches of length 0."""
-    nodes = [f"t{i}" for i in range(n)]
-    while len(nodes) > 1:
-        take = min(len(nodes), int(rng.integers(2, 5)))
-        picked = sorted(rng.choice(len(nodes), size=take, replace=False), reverse=True)
-        kids = [nodes.pop(i) for i in picked]
-        inner = ",".join(f"{k}:{(0.0 if k.startswith('(') and rng.random() < 0.25 else rng.exponential(0.3)):.6f}"
-                         for k in kids)
-        nodes.append(f"({inner})")
-    return Tree.from_newick(nodes[0] + ";")
-
-
 @pytest.mark.parametrize("dk", [2, 3])
 def test_compiled_gradient_on_multifurcating_trees(dk):
     """The gradient's pass back down the chain hands each child the product of its siblings' messages (two
@@ -370,7 +357,7 @@ def test_compiled_gradient_on_multifurcating_trees(dk):
 
     rng = np.random.default_rng(40 + dk)
     n = 50
-    tree = _multifurcating_tree(n, rng)
+    tree = multifurcating_tree(n, rng)
     assert max(len(c) for c in tree.children) >= 3 and (tree.length[n:] == 0.0).sum() >= 3
     geom = tree_geometry(tree, dense=False)
     design = np.column_stack([np.ones(n)] + [rng.standard_normal(n) for _ in range(dk - 1)])
@@ -384,6 +371,39 @@ def test_compiled_gradient_on_multifurcating_trees(dk):
             grad, info, *logistic_kernels.workspace(len(geom.age), dk), np.full(n, -1, dtype=np.int8))
         assert value == pytest.approx(ref[0], rel=1e-11)
         np.testing.assert_allclose(grad, ref[2], rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("dk", [2, 3])
+def test_gradient_after_the_value_equals_the_joint_evaluation(dk):
+    """The climb's line search evaluates the value alone and asks for the gradient only at the point it
+    accepts: that gradient comes from what the last value left behind and must be the joint one, bit for bit,
+    also after points where the value does not exist."""
+    from tacit import logistic_kernels as lk
+
+    rng = np.random.default_rng(60 + dk)
+    n = 40
+    tree = multifurcating_tree(n, rng)
+    geom = tree_geometry(tree, dense=False)
+    kt = (geom.row_tip, geom.tip_row, geom.length, geom.age, geom.parent_of)
+    design = np.column_stack([np.ones(n)] + [rng.standard_normal(n) for _ in range(dk - 1)])
+    y = (rng.random(n) < 0.4).astype(float)
+    force = np.full(n, -1, dtype=np.int8)
+    work = lk.workspace(len(geom.age), dk)
+    state = lk._new_state.py_func(n, len(geom.age), dk)  # numpy: see logistic_kernels.workspace
+    info = np.empty((dk, dk))
+    points = [np.append(rng.normal(0.0, 0.5, dk), rng.normal(0.0, 1.0)) for _ in range(6)]
+    points.insert(3, np.append(np.full(dk, 400.0), 0.0))  # mu rounds to 1: no value
+    work_joint = lk.workspace(len(geom.age), dk)  # the kept path's work arrays see only its own evaluations
+    for theta in points:
+        joint = np.zeros(dk + 1)
+        ref, _ = lk.evaluate(*kt, design, y, theta, True, joint, info, *work_joint, force)
+        value, _ = lk.evaluate_kept(*kt, design, y, theta, info, *work, force, state)
+        assert value == ref or (math.isinf(value) and math.isinf(ref))
+        if not math.isfinite(value):
+            continue
+        grad = np.zeros(dk + 1)
+        lk.gradient_kept(*kt, design, y, grad, *work, state)
+        np.testing.assert_array_equal(grad, joint)
 
 
 @pytest.mark.parametrize("n, dk", [(30, 2), (45, 3), (60, 4), (1500, 2)])
@@ -673,3 +693,60 @@ def test_collinearity_check_does_not_depend_on_units():
     for a, b in ((1.0, 1.0), (1e-6, 1e4), (1e6, 1e-4)):
         assert not singular_design(np.column_stack([np.ones(30), a * x, b * cov]))
         assert singular_design(np.column_stack([np.ones(30), a * x, b * (2 * x + 1)]))  # collinear at any scale
+
+
+_CACHED_SEQUENCE = """
+import json, sys
+import numpy as np
+from tacit import logistic_kernels, phyloglm, simulate
+from tacit.tree import simulate_bm
+
+for seed in range(1, 20):  # data where the compiled climb hands at least one pair to the exact maximiser
+    rng = np.random.default_rng(seed)
+    tree = simulate.random_tree(241, rng)
+    geom = phyloglm.tree_geometry(tree)
+    n = tree.n_tips
+    act = simulate_bm(tree, 8, rng)[:n].T
+    y = (act[0] > np.quantile(act[0], 0.8)).astype(float)
+    ys = np.array([y] + [rng.permutation(y) for _ in range(7)])
+    pairs = np.array([(i, j) for i in range(1, 8) for j in range(8)])
+    batch = phyloglm.fit_batch(geom, act, ys, pairs)  # fit_pairs, then fit_phyloglm(exact=True) from Python
+    if batch.exact:
+        break
+else:
+    sys.exit("no pair went to the exact maximiser")
+exact = phyloglm.fit_phyloglm(geom, act[1], y, exact=True)
+compiled = phyloglm.fit_phyloglm(geom, act[1], y)
+work = logistic_kernels.workspace(len(geom.age), 2)
+grad, info = np.zeros(3), np.empty((2, 2))
+value, _ = logistic_kernels.evaluate(geom.row_tip, geom.tip_row, geom.length, geom.age, geom.parent_of,
+                                     np.column_stack([np.ones(n), act[1]]), y, np.array([0.1, 0.2, 0.0]), True,
+                                     grad, info, *work, np.full(n, -1, dtype=np.int8))
+print(json.dumps({"exact": int(batch.exact), "coef": batch.coef.tolist(), "pvalue": batch.pvalue.tolist(),
+                  "single": [exact.coef, exact.pvalue, compiled.coef, compiled.pvalue], "value": value,
+                  "grad": grad.tolist()}))
+"""
+
+
+def test_kernels_loaded_from_numba_cache_in_fresh_processes():
+    """Workflow jobs load the compiled kernels from numba's cache. Run the associate step's sequence (the
+    parallel batch, a hand-over to the exact maximiser, single fits, an evaluation from Python) in two fresh
+    processes: the second loads every kernel from the cache. Both must finish and agree bit for bit.
+
+    Guards against a failure seen once while developing: after ``fit_batch`` loaded from the cache, the next
+    compiled call from Python raised ``SystemError ... NRT_adapt_ndarray_to_python ... descr is NULL``
+    (a compiled function returning arrays both to Python and, as a separate function, to other cached ones;
+    :func:`tacit.logistic_kernels.workspace` is therefore numpy)."""
+    import json
+    import subprocess
+    import sys
+
+    outputs = []
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-c", _CACHED_SEQUENCE], capture_output=True, text=True,
+                             timeout=1800)
+        assert run.returncode == 0, run.stderr[-3000:]
+        outputs.append(json.loads(run.stdout.strip().splitlines()[-1]))
+    assert outputs[0] == outputs[1]
+    assert outputs[0]["exact"] >= 1
+    assert all(math.isfinite(v) for v in outputs[0]["single"])

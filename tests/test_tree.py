@@ -4,7 +4,7 @@ import pytest
 from tacit.errors import InputError
 from tacit.tree import Tree, read_tree, simulate_bm, tip_covariance
 
-from conftest import shared_path
+from conftest import multifurcating_tree, shared_path
 
 NEWICK = "((A:1,B:2):0.5,(C:1,(D:1,E:1)x:0.2):1);"
 
@@ -23,17 +23,12 @@ def test_keep_tips_merges_single_child_branches():
 
 def test_keep_tips_on_random_trees_keeps_shared_path_lengths():
     # Pruning must keep every pair's shared path (BM covariance), leave no node with one child and keep the
-    # tips in the full tree's order, for any subset, including ones that drop a whole side of the root.
+    # tips in the full tree's order, for any subset, including ones that drop a whole side of the root, on
+    # trees with polytomies and zero-length branches.
     rng = np.random.default_rng(2)
     for case in range(30):
         n = int(rng.integers(3, 60))
-        nodes = [f"t{i}:{rng.uniform(0.01, 1.0):.3f}" for i in range(n)]
-        while len(nodes) > 1:  # random joins, some of three (polytomies)
-            k = 3 if len(nodes) > 3 and rng.random() < 0.2 else 2
-            picks = sorted(rng.choice(len(nodes), k, replace=False), reverse=True)
-            group = [nodes.pop(int(i)) for i in picks]
-            nodes.append("(" + ",".join(group) + f"):{rng.uniform(0.0, 1.0):.3f}")
-        tree = Tree.from_newick(nodes[0].rsplit(":", 1)[0] + ";")
+        tree = multifurcating_tree(n, rng)
         keep = [name for name in tree.tip_names if rng.random() < rng.uniform(0.2, 1.0)] or tree.tip_names[:1]
         sub = tree.keep_tips(keep)
         assert sub.tip_names == keep, case

@@ -102,11 +102,22 @@ def _expit(v: float) -> float:
     return e / (1.0 + e)
 
 
-@njit(cache=True)
-def workspace(rows: int, dk: int) -> tuple[np.ndarray, np.ndarray]:
+@njit(cache=True, inline="always")
+def _workspace(rows: int, dk: int) -> tuple[np.ndarray, np.ndarray]:
     """Work arrays of :func:`evaluate` for a tree of ``rows`` nodes and ``dk`` coefficients."""
     d = dk + 1
     return np.empty((rows, 2, max(dk + 2, 4))), np.empty((rows, dk + 2, d * (d + 1) // 2))
+
+
+def workspace(rows: int, dk: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_workspace` for Python callers, run by numpy.
+
+    Not a compiled function that Python and compiled code both call: returning arrays to Python needs the
+    function's numba environment, and a copy of a function compiled into another one's cached library can
+    leave that environment unset when the two are loaded from the cache (seen as "SystemError:
+    NRT_adapt_ndarray_to_python ... descr is NULL" on the first call from Python after :func:`fit_pairs`).
+    """
+    return _workspace.py_func(rows, dk)
 
 
 @njit(cache=True, error_model="numpy")
@@ -139,20 +150,61 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
     # One predictor (dk = 2) is the usual case: its passes are compiled with the sizes and the wish for a
     # gradient as constants, which the compiler needs to keep the per-node blocks in registers (with them
     # only known at run time, the three-point pass took 3-8 times as long).
+    state = _new_state(x.shape[0], age.shape[0], x.shape[1])
     if x.shape[1] == 2:
         if want_grad:
-            return _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, True, grad, info, work_part,
-                             work_acc, force, 2)
-        return _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, False, grad, info, work_part,
-                         work_acc, force, 2)
-    return _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, grad, info, work_part,
-                     work_acc, force, x.shape[1])
+            return _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, True, False, grad, info,
+                             work_part, work_acc, force, 2, state)
+        return _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, False, False, grad, info,
+                         work_part, work_acc, force, 2, state)
+    return _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, False, grad, info,
+                     work_part, work_acc, force, x.shape[1], state)
+
+
+@njit(cache=True, inline="always")
+def _new_state(n, rows, dk):
+    """What an evaluation leaves for the pass back down besides its work arrays: ``mu``, the branch of each
+    tip, ``h`` and ``e2`` per node, the root block before its edge, ``I^-1``, and ``(p, alpha, total)``.
+
+    Inlined, like :func:`_workspace`: a compiled function that returns arrays is not called as a separate
+    function from other cached ones (see :func:`workspace`)."""
+    d = dk + 1
+    return (np.empty(n), np.empty(n, dtype=np.bool_), np.empty(rows), np.empty(rows), np.empty(d * (d + 1) // 2),
+            np.empty((dk, dk)), np.empty(3))
+
+
+@njit(cache=True, error_model="numpy")
+def evaluate_kept(row_tip, tip_row, length, age, parent_of, x, y, theta, info, work_part, work_acc, force, state):
+    """:func:`evaluate`'s value, keeping in the work arrays and ``state`` (:func:`_new_state`) what
+    :func:`gradient_kept` needs: a line search pays for the gradient only at the point it accepts."""
+    if x.shape[1] == 2:
+        return _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, False, True, state[6], info,
+                         work_part, work_acc, force, 2, state)
+    return _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, False, True, state[6], info,
+                     work_part, work_acc, force, x.shape[1], state)
+
+
+@njit(cache=True, error_model="numpy")
+def gradient_kept(row_tip, tip_row, length, age, parent_of, x, y, grad, work_part, work_acc, state):
+    """The gradient at the point of the last :func:`evaluate_kept` (which returned a finite value), equal to
+    :func:`evaluate`'s there (the same operations)."""
+    mu, below, h, e2, root_before, inv, scal = state
+    if x.shape[1] == 2:
+        ia, ib = _packed_index(3)
+        _gradient(row_tip, tip_row, length, age, parent_of, x, y, mu, below, scal[0], scal[1], h, e2, work_part,
+                  work_acc, root_before, inv, scal[2], grad, 2, ia, ib)
+    else:
+        dk = x.shape[1]
+        ia, ib = _packed_index(dk + 1)
+        _gradient(row_tip, tip_row, length, age, parent_of, x, y, mu, below, scal[0], scal[1], h, e2, work_part,
+                  work_acc, root_before, inv, scal[2], grad, dk, ia, ib)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, grad, info, work_part, work_acc,
-              force, dk):
-    """:func:`evaluate` with ``dk`` (the design's columns) given, so that it can be a compile-time constant.
+def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, keep, grad, info, work_part,
+              work_acc, force, dk, state):
+    """:func:`evaluate` with ``dk`` (the design's columns) given, so that it can be a compile-time constant;
+    ``keep`` leaves what the gradient needs in the work arrays and ``state`` without computing it.
 
     The value takes one pass up the tree for the chain and one for the Firth penalty; the gradient one pass
     back down each (reverse mode: its cost does not grow with the number of coefficients)."""
@@ -160,16 +212,16 @@ def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, 
     d = dk + 1  # P = [1, Z / g] in the three-point pass
     rows = age.shape[0]
     root = rows - 1
+    keep = keep or want_grad
+    mu, below, h, e2, root_before, inv, scal = state
     alpha = math.exp(-theta[dk])
-    mu = np.empty(n)
-    below = np.empty(n, dtype=np.bool_)
     p = _fitted(theta, x, mu)
     q = 1.0 - p
     if not (p > 0.0 and q > 0.0):
         return -math.inf, -math.inf
     for i in range(n):
         below[i] = mu[i] < p if force[i] < 0 else force[i] == 1
-    h, e2 = _node_decay(age, alpha)
+    _node_decay_into(age, alpha, h, e2)
 
     # ---- latent two-state chain, by pruning
     part = work_part
@@ -184,10 +236,13 @@ def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, 
             part[r, 0, 0] = y[i] - sign * (1.0 - mu[i]) / q
             part[r, 1, 0] = y[i]
     no_direction = np.zeros(1)
-    total, logscale = _prune(part, parent_of, length, h, alpha, p, q, no_direction, 1, 0, want_grad)
+    total, logscale = _prune(part, parent_of, length, h, alpha, p, q, no_direction, 1, 0, keep)
     if not total > 0.0:
         return -math.inf, -math.inf
     loglik = math.log(total) + logscale
+    scal[0] = p
+    scal[1] = alpha
+    scal[2] = total
 
     # ---- Firth penalty log det(I) / 2 by the three-point pass on the transformed tree
     ia, ib = _packed_index(d)
@@ -212,15 +267,13 @@ def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, 
         for j in range(dk):
             vec[1 + j] = f * x[i, j]
         _tip_block(acc, pr, vec, no_direction, no_direction, inv_tl, 0, d)
-        if want_grad:  # a tip's own block row is free: keep what the pass back down needs
+        if keep:  # a tip's own block row is free: keep what the pass back down needs
             acc[r, 0, 0] = inv_tl
             acc[r, 0, 1] = f
             acc[r, 0, 2] = inv_m
-    root_before = np.empty(ia.shape[0])
     _internal_branches(acc, row_tip, parent_of, age, e2, alpha, no_direction, 1, d, ia, ib, root_before)
     _root_information(acc, root, d, info)
-    inv = np.empty((dk, dk))
-    logdet = _inverse_pd(info, inv) if want_grad else _logdet_pd(info)
+    logdet = _inverse_pd(info, inv) if keep else _logdet_pd(info)
     if not math.isfinite(logdet):
         return -math.inf, loglik
     value = loglik + 0.5 * logdet
@@ -584,10 +637,16 @@ def _node_decay(age, alpha):
     rows = age.shape[0]
     h = np.empty(rows)
     e2 = np.empty(rows)
-    exp_scaled(-alpha, age, h, e2)
-    for r in range(rows):
-        e2[r] = h[r] * h[r]
+    _node_decay_into(age, alpha, h, e2)
     return h, e2
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _node_decay_into(age, alpha, h, e2):
+    """:func:`_node_decay` into given arrays."""
+    exp_scaled(-alpha, age, h, e2)
+    for r in range(age.shape[0]):
+        e2[r] = h[r] * h[r]
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -1017,6 +1076,7 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
     g = np.zeros(kd)
     g_new = np.zeros(kd)
     trial = np.empty(kd)
+    state = _new_state(x.shape[0], age.shape[0], dk)
     value = _value_gradient(row_tip, tip_row, length, age, parent_of, x, y, theta, g, info, work_part, work_acc,
                             force, on_ridge)
     n_eval = 1
@@ -1063,14 +1123,20 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
                     return AT_WALL, value, n_eval
                 step *= 0.5
                 continue
-            new_value = _value_gradient(row_tip, tip_row, length, age, parent_of, x, y, trial, g_new, info,
-                                        work_part, work_acc, force, on_ridge)
+            if on_ridge:
+                new_value = evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, trial, g_new, work_part,
+                                           work_acc)
+            else:  # the value first: the gradient only if the step is taken
+                new_value, _ = evaluate_kept(row_tip, tip_row, length, age, parent_of, x, y, trial, info, work_part,
+                                             work_acc, force, state)
             n_eval += 1
             gain = 0.0
             for a in range(kd):
                 gain += g[a] * (trial[a] - theta[a])
             if math.isfinite(new_value) and new_value >= value + 1e-4 * gain:
                 accepted = True
+                if not on_ridge:
+                    gradient_kept(row_tip, tip_row, length, age, parent_of, x, y, g_new, work_part, work_acc, state)
                 break
             step *= 0.5
         if not accepted:  # no step gains beyond rounding: stationary or stuck
@@ -1236,7 +1302,7 @@ def fit_pairs(row_tip, tip_row, length, age, parent_of, xs, ys, covariates, pair
             design[i, 1] = xs[pairs[t, 0], i]
             for j in range(c):
                 design[i, 2 + j] = covariates[i, j]
-        work_part, work_acc = workspace(rows, dk)
+        work_part, work_acc = _workspace(rows, dk)
         code, pen, ll, used = fit_one(row_tip, tip_row, length, age, parent_of, design, ys[pairs[t, 1]], lo, hi,
                                       lam0, btol, theta_out[t], se_out[t], work_part, work_acc)
         code_out[t] = code
