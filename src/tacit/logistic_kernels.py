@@ -112,10 +112,10 @@ def _workspace(rows: int, dk: int) -> tuple[np.ndarray, np.ndarray]:
 def workspace(rows: int, dk: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_workspace` for Python callers, run by numpy.
 
-    Not a compiled function that Python and compiled code both call: returning arrays to Python needs the
-    function's numba environment, and a copy of a function compiled into another one's cached library can
-    leave that environment unset when the two are loaded from the cache (seen as "SystemError:
-    NRT_adapt_ndarray_to_python ... descr is NULL" on the first call from Python after :func:`fit_pairs`).
+    Not one compiled function called both from Python and from compiled code: handing arrays to Python
+    needs the function's numba environment, and with ``workspace`` compiled that way and loaded from the
+    cache, its first call from Python after :func:`fit_pairs` once failed for want of it ("SystemError:
+    NRT_adapt_ndarray_to_python ... descr is NULL"; tests/test_phyloglm.py runs that sequence from the cache).
     """
     return _workspace.py_func(rows, dk)
 
