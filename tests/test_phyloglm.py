@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import sys
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
@@ -512,6 +514,111 @@ def test_batch_equals_single_fits():
             # Same kernel and the same exact fallback, on threads: identical numbers.
             assert (batch.coef[t], batch.se[t], batch.pvalue[t], batch.status[t]) == \
                 (one.coef, one.se, one.pvalue, one.status)
+
+
+def _handover_case(count: int = 240, n: int = 120, seed: int = 1):
+    """``count`` pairs on a random tree with permulation-like responses (the top fifth of a BM draw), some of
+    which the compiled climb hands to the exact maximiser."""
+    from tacit import simulate
+
+    rng = np.random.default_rng(seed)
+    tree = simulate.random_tree(n, rng)
+    act = simulate_bm(tree, count, rng)[:n].T
+    top = np.argsort(simulate_bm(tree, count, rng)[:n].T, axis=1)[:, -(n // 5):]
+    ys = np.zeros((count, n))
+    ys[np.arange(count)[:, None], top] = 1.0
+    return tree_geometry(tree), act, ys, np.column_stack([np.arange(count), np.arange(count)])
+
+
+def _same_fits(a, b) -> bool:
+    return a.exact == b.exact and all(np.array_equal(getattr(a, k), getattr(b, k))
+                                      for k in ("coef", "se", "z", "pvalue", "status"))
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one numba thread: batches never use helpers")
+def test_batch_fits_do_not_depend_on_threads_parts_or_the_order_batches_finish():
+    """With two or more numba threads, helper threads climb a batch's parts while the caller redoes the
+    hand-overs; with one, the caller does all. Same fits either way, for any part size, and for batches
+    started together and finished in reverse order (as tacit associate pipelines species sets)."""
+    from tacit.phyloglm import PendingBatch, fit_batch
+
+    geom, act, ys, pairs = _handover_case()
+    interval = sys.getswitchinterval()
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        alone = fit_batch(geom, act, ys, pairs)
+    finally:
+        numba.set_num_threads(threads)
+    assert alone.exact >= 3  # the redo is exercised
+    for part_size in (None, 1, 7, len(pairs)):
+        assert _same_fits(fit_batch(geom, act, ys, pairs, part_size=part_size), alone), part_size
+    first, second = PendingBatch(geom, act, ys, pairs[:100]), PendingBatch(geom, act, ys, pairs[100:], part_size=9)
+    late, early = second.result(), first.result()
+    assert second.result() is late  # finished once
+    for name in ("coef", "se", "z", "pvalue", "status"):
+        assert np.array_equal(np.concatenate([getattr(early, name), getattr(late, name)]), getattr(alone, name))
+    assert early.exact + late.exact == alone.exact
+    assert sys.getswitchinterval() == interval  # lowered only while helpers climb
+    assert numba.get_num_threads() == threads
+
+
+_WORKQUEUE_BATCH = """
+import json, sys
+import numba
+sys.path.insert(0, sys.argv[1])
+from test_phyloglm import _handover_case
+from tacit.phyloglm import fit_batch
+batch = fit_batch(*_handover_case(count=60))
+print(json.dumps({"layer": numba.threading_layer(), "threads": numba.get_num_threads(),
+                  "coef": batch.coef.tolist(), "exact": batch.exact}))
+"""
+
+
+def test_batches_under_numbas_workqueue_layer_are_climbed_by_the_caller_alone():
+    """numba's workqueue layer (its fallback without OpenMP or TBB, e.g. pip wheels on macOS) aborts the
+    process when two threads run parallel loops at once: there, no helper threads."""
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from tacit.phyloglm import fit_batch
+
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue", "NUMBA_NUM_THREADS": "2"}
+    run = subprocess.run([sys.executable, "-c", _WORKQUEUE_BATCH, str(Path(__file__).parent)], env=env,
+                         capture_output=True, text=True, timeout=1800)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert (out["layer"], out["threads"]) == ("workqueue", 2)
+    here = fit_batch(*_handover_case(count=60))
+    assert out["coef"] == here.coef.tolist() and out["exact"] == here.exact
+
+
+def test_a_climb_error_is_raised_by_the_batch_and_stops_its_helpers(monkeypatch):
+    from tacit import logistic_kernels as kernels
+    from tacit.phyloglm import PendingBatch, fit_batch
+
+    geom, act, ys, pairs = _handover_case(count=60)
+    expected = fit_batch(geom, act, ys, pairs)
+    real, calls = kernels.fit_pairs, []
+
+    def failing(*args):
+        calls.append(int(args[8][0, 0]))
+        if args[8][0, 0] in (20, 40):  # two parts: whichever thread climbs them
+            raise RuntimeError("climb failed")
+        real(*args)
+
+    monkeypatch.setattr(kernels, "fit_pairs", failing)
+    interval, threads = sys.getswitchinterval(), numba.get_num_threads()
+    pending = PendingBatch(geom, act, ys, pairs, part_size=10)
+    for _ in range(2):  # raised again, not retried
+        with pytest.raises(RuntimeError, match="climb failed"):
+            pending.result()
+    assert sys.getswitchinterval() == interval and numba.get_num_threads() == threads
+    assert 20 in calls or 40 in calls
+    monkeypatch.setattr(kernels, "fit_pairs", real)
+    assert _same_fits(fit_batch(geom, act, ys, pairs, part_size=10), expected)  # the helpers still serve
 
 
 def test_tied_predictions_on_a_kink_give_slsqp_fewer_equality_constraints_than_unknowns(monkeypatch):

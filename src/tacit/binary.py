@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from .permulation import BLOCK, PermulationSource, conditional_pvalue, round_targets
-from .phyloglm import BatchFits, TreeGeometry, fit_batch, singular_design, tree_geometry
+from .phyloglm import PendingBatch, TreeGeometry, singular_design, tree_geometry
 from .tree import Tree
 
 log = logging.getLogger(__name__)
@@ -201,16 +201,37 @@ def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshol
         if np.ptp(row[present]) == 0:
             status[i] = "constant_activity"
             continue
-        key = np.packbits(present).tobytes()
-        if key not in groups:
-            sub = tree.keep_tips([s for s, k in zip(tree.tip_names, present) if k])
-            fg = y.astype(bool)
-            groups[key] = _Group(present, sub, tree_geometry(sub), y, int(fg.sum()), int(foreground_clades(sub, fg)))
-        pending.setdefault(key, []).append(i)
+        pending.setdefault(np.packbits(present).tobytes(), []).append(i)
     ocrs: dict[bytes, list[_Ocr]] = {}
     started, fitted = time.monotonic(), 0
+
+    def absorb(key: bytes, rows: list[int], xs: np.ndarray, fit_rows: list[int], cov: np.ndarray | None,
+               batch: PendingBatch) -> None:
+        nonlocal fitted
+        fits, group = batch.result(), groups[key]
+        for t, m in enumerate(fit_rows):
+            i = rows[m]
+            status[i] = fits.status[t]
+            for name, value in (("coef", fits.coef), ("se", fits.se), ("statistic", fits.z),
+                                ("pvalue", fits.pvalue)):
+                table[name][i] = value[t]
+            if fits.status[t] in TESTED:
+                group.members.append(i)
+                ocrs.setdefault(key, []).append(_Ocr(i, xs[m], fits.coef[t], fits.z[t], cov))
+        fitted += len(fit_rows)
+        if fitted and fitted % 500 < len(fit_rows):
+            log.info("phyloglm: %d OCRs fitted (%.1f s)", fitted, time.monotonic() - started)
+
+    # Each species set's fits start before the last set's are taken in (PendingBatch): its tree and its
+    # exact refits are Python work done while helper threads climb.
+    previous = None
     for key, rows in pending.items():
-        group = groups[key]
+        present = np.unpackbits(np.frombuffer(key, dtype=np.uint8), count=len(y_all)).astype(bool)
+        y = y_all[present]
+        sub = tree.keep_tips([s for s, k in zip(tree.tip_names, present) if k])
+        fg = y.astype(bool)
+        group = groups[key] = _Group(present, sub, tree_geometry(sub), y, int(fg.sum()),
+                                     int(foreground_clades(sub, fg)))
         cov = None if cov_all is None else cov_all[group.present]
         xs = values[np.ix_(rows, group.present)]
         # Without covariates a non-constant predictor always gives a full-rank design.
@@ -220,19 +241,12 @@ def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshol
             if bad:
                 status[rows[m]] = "singular_design"
         pairs = np.column_stack([fit_rows, np.zeros(len(fit_rows), dtype=np.int64)])
-        batch = fit_batch(group.geometry, xs, group.y[None, :], pairs, cov)
-        for t, m in enumerate(fit_rows):
-            i = rows[m]
-            status[i] = batch.status[t]
-            for name, value in (("coef", batch.coef), ("se", batch.se), ("statistic", batch.z),
-                                ("pvalue", batch.pvalue)):
-                table[name][i] = value[t]
-            if batch.status[t] in TESTED:
-                group.members.append(i)
-                ocrs.setdefault(key, []).append(_Ocr(i, xs[m], batch.coef[t], batch.z[t], cov))
-        fitted += len(fit_rows)
-        if fitted and fitted % 500 < len(fit_rows):
-            log.info("phyloglm: %d OCRs fitted (%.1f s)", fitted, time.monotonic() - started)
+        batch = PendingBatch(group.geometry, xs, group.y[None, :], pairs, cov)
+        if previous is not None:
+            absorb(*previous)
+        previous = (key, rows, xs, fit_rows, cov, batch)
+    if previous is not None:
+        absorb(*previous)
     log.info("phyloglm: %d OCRs fitted, %d species sets", fitted, len(groups))
     if settings.permulations > 0 and ocrs:
         from .association import RoundState
@@ -253,11 +267,11 @@ def _ridge_signed(coef: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.where(coef == 0.0, np.where(index % 2 == 0, 1.0, -1.0), np.sign(coef))
 
 
-def _permulation_fits(group: _Group, members: list[_Ocr], ys: np.ndarray) -> BatchFits:
-    """Every (OCR, permulation) pair of one species set and round in one threaded call; OCR-major order."""
+def _permulation_fits(group: _Group, members: list[_Ocr], ys: np.ndarray) -> PendingBatch:
+    """Every (OCR, permulation) pair of one species set and round in one threaded batch; OCR-major order."""
     xs = np.stack([ocr.x for ocr in members])
     pairs = np.stack(np.meshgrid(np.arange(len(members)), np.arange(len(ys)), indexing="ij"), axis=-1).reshape(-1, 2)
-    return fit_batch(group.geometry, xs, ys, pairs, members[0].covariates)
+    return PendingBatch(group.geometry, xs, ys, pairs, members[0].covariates)
 
 
 def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], source: PermulationSource,
@@ -291,10 +305,40 @@ def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], sourc
 
     started, fits = time.monotonic(), 0
     reported = started
+
+    def count(ordinal: int, members: list[_Ocr], pending: PendingBatch | None) -> None:
+        """Take in one species set's permulation fits of this round (``done`` .. the round's target)."""
+        nonlocal fits, reported
+        if pending is not None:
+            batch = pending.result()
+            per = len(batch.coef) // len(members)
+            fits += len(batch.coef)
+            if time.monotonic() - reported >= 10.0:  # progress every 10 s
+                reported = time.monotonic()
+                log.info("binary permulations: %d fits (%.0f/s)", fits, fits / max(reported - started, 1e-9))
+            for m, ocr in enumerate(members):
+                part = slice(m * per, (m + 1) * per)
+                ok = np.isin(batch.status[part], TESTED)
+                coef, z = batch.coef[part][ok], batch.z[part][ok]
+                extreme = np.abs(z) >= abs(ocr.z) * (1 - 1e-9)
+                ocr.trials += per
+                ocr.failed += int(per - ok.sum())
+                if settings.perm_test == "conditional":
+                    same = _ridge_signed(coef, (done + np.arange(per))[ok]) == np.sign(ocr.coef)
+                    ocr.counted += int(same.sum())
+                    ocr.exceed += int((extreme & same).sum())
+                else:
+                    ocr.counted += int(ok.sum())
+                    ocr.exceed += int(extreme.sum())
+        finished_groups.append(ordinal)
+        rounds.save(state, force=False)  # inside a long round, every checkpoint interval
+
     resumed_groups = set(finished_groups)
     for target in round_targets(settings.permulations, maximum):
         if target <= done:
             continue
+        # Each species set's fits start before the last set's are counted (see associate_binary).
+        previous = None
         for key, members in active.items():
             group = groups[key]
             group.accept_until(source, target, settings.max_draws_per_permulation * maximum)
@@ -302,30 +346,12 @@ def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], sourc
             if ordinal in resumed_groups:
                 continue  # done before the run was resumed
             accepted = group.accepted[done:target]
-            if accepted:
-                ys = np.stack(accepted).astype(float)
-                batch = _permulation_fits(group, members, ys)
-                fits += len(members) * len(ys)
-                if time.monotonic() - reported >= 10.0:  # progress every 10 s
-                    reported = time.monotonic()
-                    log.info("binary permulations: %d fits (%.0f/s)", fits, fits / max(reported - started, 1e-9))
-                per = len(ys)
-                for m, ocr in enumerate(members):
-                    part = slice(m * per, (m + 1) * per)
-                    ok = np.isin(batch.status[part], TESTED)
-                    coef, z = batch.coef[part][ok], batch.z[part][ok]
-                    extreme = np.abs(z) >= abs(ocr.z) * (1 - 1e-9)
-                    ocr.trials += per
-                    ocr.failed += int(per - ok.sum())
-                    if settings.perm_test == "conditional":
-                        same = _ridge_signed(coef, (done + np.arange(per))[ok]) == np.sign(ocr.coef)
-                        ocr.counted += int(same.sum())
-                        ocr.exceed += int((extreme & same).sum())
-                    else:
-                        ocr.counted += int(ok.sum())
-                        ocr.exceed += int(extreme.sum())
-            finished_groups.append(ordinal)
-            rounds.save(state, force=False)  # inside a long round, every checkpoint interval
+            batch = _permulation_fits(group, members, np.stack(accepted).astype(float)) if accepted else None
+            if previous is not None:
+                count(*previous)
+            previous = (ordinal, members, batch)
+        if previous is not None:
+            count(*previous)
         done, finished_groups, resumed_groups = target, [], set()
         active = {key: [o for o in members if o.exceed < settings.resolve_count and not groups[key].exhausted]
                   for key, members in active.items()}

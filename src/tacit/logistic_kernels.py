@@ -1282,7 +1282,7 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
     return SETTLED, penalised, loglik, n_eval
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def fit_pairs(row_tip, tip_row, length, age, parent_of, xs, ys, covariates, pairs, lo, hi, lam0, btol,
               theta_out, se_out, code_out, value_out, n_eval_out):
     """:func:`fit_one` for each ``(predictor row, response row)`` in ``pairs``, in parallel.

@@ -33,8 +33,12 @@ slope = 0, a tip's ``mu_i = p`` or the bound ``|X beta| = btol``) and a check th
 from __future__ import annotations
 
 import math
+import queue
+import sys
+import threading
 from dataclasses import dataclass, replace
 
+import numba
 import numpy as np
 from scipy import optimize
 from scipy.linalg import lapack
@@ -1063,12 +1067,13 @@ class BatchFits:
 
 def fit_batch(geom: TreeGeometry, xs: np.ndarray, ys: np.ndarray, pairs: np.ndarray,
               covariates: np.ndarray | None = None, *, btol: float = BTOL,
-              log_alpha_bound: float = LOG_ALPHA_BOUND) -> BatchFits:
+              log_alpha_bound: float = LOG_ALPHA_BOUND, part_size: int | None = None) -> BatchFits:
     """:func:`fit_phyloglm` of ``ys[j] ~ xs[i] (+ covariates)`` for each pair ``(i, j)``, on threads.
 
     Every data set must have both classes and a full-rank design (callers check this once per predictor
-    and response). The compiled climb runs for all pairs in parallel (``numba.set_num_threads``); a pair it
-    does not settle is fitted by the exact maximiser, so the result equals :func:`fit_phyloglm`'s.
+    and response). A compiled climb fits the pairs on ``numba.get_num_threads()`` threads; a pair it does
+    not settle is fitted by the exact maximiser, so the result equals :func:`fit_phyloglm`'s
+    (:class:`PendingBatch` says how the two overlap).
 
     Parameters
     ----------
@@ -1080,34 +1085,203 @@ def fit_batch(geom: TreeGeometry, xs: np.ndarray, ys: np.ndarray, pairs: np.ndar
         ``(P, 2)`` int rows ``(i, j)``.
     covariates
         Optional ``(n, c)``.
+    part_size
+        Pairs per part of the climb (default: from the number of pairs and threads). Results do not
+        depend on it.
     """
-    xs = np.ascontiguousarray(xs, dtype=float)
-    ys = np.ascontiguousarray(ys, dtype=float)
-    pairs = np.ascontiguousarray(pairs, dtype=np.int64).reshape(-1, 2)
-    n = geom.n_tips
-    cov = np.zeros((n, 0)) if covariates is None else np.ascontiguousarray(
-        np.asarray(covariates, dtype=float).reshape(n, -1))
-    dk = 2 + cov.shape[1]
-    count = len(pairs)
-    x_scale, cov_scale = _power_of_two_scales(xs.T), _power_of_two_scales(cov)  # as fit_phyloglm
-    theta, se = np.zeros((count, dk + 1)), np.ones((count, dk))
-    code, value, used = np.zeros(count, dtype=np.int64), np.zeros((count, 2)), np.zeros(count, dtype=np.int64)
-    centre = math.log(geom.tmax)
-    lo, hi = centre - log_alpha_bound, centre + log_alpha_bound
-    if count:
-        logistic_kernels.fit_pairs(*_kernel_tree(geom), xs * x_scale[:, None], ys, cov * cov_scale, pairs, lo, hi,
-                                   centre, btol, theta, se, code, value, used)
-    coef, coef_se = theta[:, 1] * x_scale[pairs[:, 0]], se[:, 1] * x_scale[pairs[:, 0]]
-    z = coef / coef_se
-    pvalue = _wald_pvalue(z)
-    status = np.where(_alpha_near_bound(theta[:, -1], lo, hi), "alpha_at_bound", "ok").astype(object)
-    redo = np.flatnonzero(code != logistic_kernels.SETTLED)
-    for t in redo.tolist():
-        i, j = pairs[t]
-        fit = fit_phyloglm(geom, xs[i], ys[j], None if covariates is None else cov, btol=btol,
-                           log_alpha_bound=log_alpha_bound, exact=True)
-        coef[t], coef_se[t], z[t], pvalue[t], status[t] = fit.coef, fit.se, fit.z, fit.pvalue, fit.status
-    return BatchFits(coef=coef, se=coef_se, z=z, pvalue=pvalue, status=status, exact=len(redo))
+    return PendingBatch(geom, xs, ys, pairs, covariates, btol=btol, log_alpha_bound=log_alpha_bound,
+                        part_size=part_size).result()
+
+
+# Pairs per part of a batch: parts small enough that the serial tail (the hand-overs of the last parts) is
+# short, large enough that a helper's wait for the GIL between parts is not.
+_PART_MIN, _PART_MAX = 16, 256
+# A helper that has climbed a part needs the GIL to take the next, while the caller's thread holds it to
+# redo hand-overs; Python makes a holder let go only every switch interval, 5 ms by default, which left a
+# helper idle for a fifth of a part of 64 fits on a 241-species tree. 0.5 ms while helpers run.
+_SWITCH_INTERVAL = 0.0005  # seconds
+# numba's threading layers that allow parallel loops launched from several threads at once (its own
+# "workqueue", the fallback where neither OpenMP nor TBB is found, aborts the process): with another, the
+# caller climbs every batch itself.
+_CONCURRENT_LAYERS = ("omp", "tbb")
+_HELPERS: dict[int, queue.SimpleQueue] = {}
+_RUNNING = {"batches": 0, "interval": 0.005}
+_LOCK = threading.Lock()
+
+
+def _helpers(count: int) -> queue.SimpleQueue:
+    """The queue of ``count`` helper threads (started once per process): each takes a batch from it and
+    climbs the batch's parts, one at a time on one numba thread, until none is left."""
+    with _LOCK:
+        if count not in _HELPERS:
+            batches: queue.SimpleQueue = queue.SimpleQueue()
+
+            def serve() -> None:
+                numba.set_num_threads(1)
+                while True:
+                    batches.get()._serve()
+
+            for i in range(count):
+                threading.Thread(target=serve, name=f"tacit-climb-{count}-{i}", daemon=True).start()
+            _HELPERS[count] = batches
+        return _HELPERS[count]
+
+
+def _batch_running(change: int) -> None:
+    """Count the batches whose parts helpers may be climbing; a short switch interval while there are any."""
+    with _LOCK:
+        if change > 0 and _RUNNING["batches"] == 0:
+            _RUNNING["interval"] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_RUNNING["interval"], _SWITCH_INTERVAL))
+        _RUNNING["batches"] += change
+        if change < 0 and _RUNNING["batches"] == 0:
+            sys.setswitchinterval(_RUNNING["interval"])
+
+
+class PendingBatch:
+    """:func:`fit_batch` started: the compiled climb of its pairs runs while the caller goes on; ``result()``
+    finishes it.
+
+    With ``k = numba.get_num_threads()`` (of the calling thread) above 1, the pairs are cut into parts, and
+    ``k - 1`` helper threads start climbing them at once, each part on one numba thread, compiled and
+    without the GIL. ``result()`` then redoes, in the calling thread, the hand-overs of each part already
+    climbed (Python, the exact maximiser) and climbs the parts no helper has begun: ``k`` threads in all,
+    and the cores do not wait for a serial redo after a parallel climb, nor for the thread that drew the
+    slowest share of pairs (numba's own loop splits the pairs up front). A caller that starts the next
+    batch before asking for this one's result also overlaps its own Python work with the climb. With one
+    thread (or numba's workqueue threading layer, which cannot run loops from two threads at once),
+    ``result()`` climbs and redoes all pairs itself, on numba's threads. Each pair is fitted alone: the
+    parts change nothing in the results.
+    """
+
+    def __init__(self, geom: TreeGeometry, xs: np.ndarray, ys: np.ndarray, pairs: np.ndarray,
+                 covariates: np.ndarray | None = None, *, btol: float = BTOL,
+                 log_alpha_bound: float = LOG_ALPHA_BOUND, part_size: int | None = None) -> None:
+        self._geom, self._btol, self._bound = geom, btol, log_alpha_bound
+        self._xs = np.ascontiguousarray(xs, dtype=float)
+        self._ys = np.ascontiguousarray(ys, dtype=float)
+        self._pairs = pairs = np.ascontiguousarray(pairs, dtype=np.int64).reshape(-1, 2)
+        n = geom.n_tips
+        self._covariates = None if covariates is None else np.ascontiguousarray(
+            np.asarray(covariates, dtype=float).reshape(n, -1))
+        cov = np.zeros((n, 0)) if self._covariates is None else self._covariates
+        dk = 2 + cov.shape[1]
+        count = len(pairs)
+        self._x_scale = _power_of_two_scales(self._xs.T)  # as fit_phyloglm
+        self._theta, self._se = np.zeros((count, dk + 1)), np.ones((count, dk))
+        self._code, self._value = np.zeros(count, dtype=np.int64), np.zeros((count, 2))
+        self._used = np.zeros(count, dtype=np.int64)
+        self._centre = centre = math.log(geom.tmax)
+        self._lo, self._hi = centre - log_alpha_bound, centre + log_alpha_bound
+        self._args = (*_kernel_tree(geom), self._xs * self._x_scale[:, None], self._ys,
+                      cov * _power_of_two_scales(cov))
+        self._exact: dict[int, LogisticFit] = {}
+        self._done: BatchFits | None = None
+        self._error: BaseException | None = None  # why result() failed (it is not tried twice)
+        self._workers = workers = numba.get_num_threads()  # (starts numba's threads: the layer is known)
+        self._parts: list[slice] = []
+        self._taken = 0  # parts begun (by a helper or the caller), under self._lock
+        self._lock, self._climbed = threading.Lock(), queue.SimpleQueue()  # parts climbed, or a helper's error
+        self._stopped = self._running = False
+        if workers > 1 and count and numba.threading_layer() in _CONCURRENT_LAYERS:
+            size = part_size or min(max(count // (8 * workers), _PART_MIN), _PART_MAX)
+            self._parts = [slice(a, min(a + size, count)) for a in range(0, count, size)]
+            _batch_running(+1)
+            self._running = True
+            helpers = _helpers(workers - 1)
+            for _ in range(min(workers - 1, len(self._parts))):
+                helpers.put(self)
+
+    def _take(self) -> slice | None:
+        """The next part no thread has begun, or None."""
+        with self._lock:
+            if self._stopped or self._taken == len(self._parts):
+                return None
+            self._taken += 1
+            return self._parts[self._taken - 1]
+
+    def _serve(self) -> None:
+        """A helper's work on this batch: climb parts until none is left."""
+        while (part := self._take()) is not None:
+            try:
+                self._climb(part)
+            except BaseException as error:  # noqa: BLE001 - raised in the caller's thread by result()
+                self._climbed.put(error)
+                return
+            self._climbed.put(part)
+
+    def _climb(self, part: slice) -> None:
+        logistic_kernels.fit_pairs(*self._args, self._pairs[part], self._lo, self._hi, self._centre,
+                                   self._btol, self._theta[part], self._se[part], self._code[part],
+                                   self._value[part], self._used[part])
+
+    def _redo(self, part: slice) -> None:
+        """The exact maximiser for the pairs of ``part`` the compiled climb did not settle."""
+        for t in (np.flatnonzero(self._code[part] != logistic_kernels.SETTLED) + part.start).tolist():
+            i, j = self._pairs[t]
+            self._exact[t] = fit_phyloglm(self._geom, self._xs[i], self._ys[j], self._covariates, btol=self._btol,
+                                          log_alpha_bound=self._bound, exact=True)
+
+    def _finish(self) -> None:
+        if not self._parts:
+            whole = slice(0, len(self._pairs))
+            if whole.stop:
+                self._climb(whole)
+                self._redo(whole)
+            return
+        own = received = 0  # parts this thread took itself; parts (or errors) it had from the helpers
+        try:
+            numba.set_num_threads(1)  # for the parts climbed here (the setting is per thread)
+            for _ in self._parts:
+                try:
+                    item = self._climbed.get_nowait()
+                    received += 1
+                except queue.Empty:
+                    item = self._take()
+                    if item is None:
+                        item = self._climbed.get()
+                        received += 1
+                    else:
+                        own += 1
+                        self._climb(item)
+                if isinstance(item, BaseException):
+                    raise item
+                self._redo(item)
+        except BaseException as error:
+            self._error = error
+            raise
+        finally:  # on an error, wait for the parts helpers are climbing: none may go on writing
+            with self._lock:
+                self._stopped = True
+                running = self._taken - own - received
+            for _ in range(running):
+                self._climbed.get()
+            numba.set_num_threads(self._workers)
+            if self._running:
+                self._running = False
+                _batch_running(-1)
+
+    def __del__(self) -> None:  # started and dropped unfinished (an error in the caller): no helper holds it now
+        if getattr(self, "_running", False):
+            self._running = False
+            _batch_running(-1)
+
+    def result(self) -> BatchFits:
+        """The fits (once computed, the same object on every call)."""
+        if self._error is not None:
+            raise self._error
+        if self._done is None:
+            self._finish()
+            pairs, theta, x_scale = self._pairs, self._theta, self._x_scale
+            coef, coef_se = theta[:, 1] * x_scale[pairs[:, 0]], self._se[:, 1] * x_scale[pairs[:, 0]]
+            z = coef / coef_se
+            pvalue = _wald_pvalue(z)
+            status = np.where(_alpha_near_bound(theta[:, -1], self._lo, self._hi), "alpha_at_bound",
+                              "ok").astype(object)
+            for t, fit in self._exact.items():
+                coef[t], coef_se[t], z[t], pvalue[t], status[t] = fit.coef, fit.se, fit.z, fit.pvalue, fit.status
+            self._done = BatchFits(coef=coef, se=coef_se, z=z, pvalue=pvalue, status=status, exact=len(self._exact))
+        return self._done
 
 
 def _summarise(obj: _Objective, theta: np.ndarray) -> LogisticFit:
