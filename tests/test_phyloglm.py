@@ -553,14 +553,51 @@ def test_batch_fits_do_not_depend_on_threads_parts_or_the_order_batches_finish()
     assert alone.exact >= 3  # the redo is exercised
     for part_size in (None, 1, 7, len(pairs)):
         assert _same_fits(fit_batch(geom, act, ys, pairs, part_size=part_size), alone), part_size
-    first, second = PendingBatch(geom, act, ys, pairs[:100]), PendingBatch(geom, act, ys, pairs[100:], part_size=9)
-    late, early = second.result(), first.result()
-    assert second.result() is late  # finished once
+    for reverse in (False, True):  # a thread waiting for one batch's helpers climbs parts of the other
+        first, second = PendingBatch(geom, act, ys, pairs[:100]), PendingBatch(geom, act, ys, pairs[100:], part_size=9)
+        early, late = (first.result(), second.result()) if not reverse else (second.result(), first.result())[::-1]
+        assert second.result() is late and first.result() is early  # finished once
+        for name in ("coef", "se", "z", "pvalue", "status"):
+            assert np.array_equal(np.concatenate([getattr(early, name), getattr(late, name)]), getattr(alone, name))
+        assert early.exact + late.exact == alone.exact
+    assert sys.getswitchinterval() == interval  # lowered only while helpers climb
+    assert numba.get_num_threads() == threads
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one numba thread: batches never use helpers")
+def test_a_thread_waiting_for_a_helper_climbs_parts_of_a_later_batch(monkeypatch):
+    """tacit associate starts a species set's batch before it takes in the last one: while a helper still
+    climbs a part of the batch asked for, the calling thread climbs parts of the later one, which that
+    batch then takes in as its own."""
+    import threading
+    import time
+
+    from tacit import logistic_kernels as kernels
+    from tacit.phyloglm import PendingBatch, fit_batch
+
+    geom, act, ys, pairs = _handover_case()
+    alone = fit_batch(geom, act, ys, pairs)
+    real, calls, helper_began = kernels.fit_pairs, [], threading.Event()
+
+    def fit_pairs(*args):
+        helper = threading.current_thread().name.startswith("tacit-climb")
+        calls.append((helper, int(args[8][0, 0])))
+        if helper and not helper_began.is_set():  # the helper's first part (of the first batch) takes long
+            helper_began.set()
+            time.sleep(1.0)
+        real(*args)
+
+    monkeypatch.setattr(kernels, "fit_pairs", fit_pairs)
+    first = PendingBatch(geom, act, ys, pairs[:100], part_size=10)
+    second = PendingBatch(geom, act, ys, pairs[100:], part_size=10)
+    assert helper_began.wait(30)
+    early = first.result()
+    while_waiting = [start for helper, start in calls if not helper and start >= 100]
+    late = second.result()
+    assert while_waiting  # this thread climbed parts of the second batch before the first was done
     for name in ("coef", "se", "z", "pvalue", "status"):
         assert np.array_equal(np.concatenate([getattr(early, name), getattr(late, name)]), getattr(alone, name))
     assert early.exact + late.exact == alone.exact
-    assert sys.getswitchinterval() == interval  # lowered only while helpers climb
-    assert numba.get_num_threads() == threads
 
 
 _WORKQUEUE_BATCH = """

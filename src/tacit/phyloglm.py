@@ -36,6 +36,7 @@ import math
 import queue
 import sys
 import threading
+import weakref
 from dataclasses import dataclass, replace
 
 import numba
@@ -1106,6 +1107,7 @@ _SWITCH_INTERVAL = 0.0005  # seconds
 _CONCURRENT_LAYERS = ("omp", "tbb")
 _HELPERS: dict[int, queue.SimpleQueue] = {}
 _RUNNING = {"batches": 0, "interval": 0.005}
+_STARTED: list[weakref.ref] = []  # batches with helpers, in the order started (PendingBatch)
 _LOCK = threading.Lock()
 
 
@@ -1127,15 +1129,40 @@ def _helpers(count: int) -> queue.SimpleQueue:
         return _HELPERS[count]
 
 
-def _batch_running(change: int) -> None:
-    """Count the batches whose parts helpers may be climbing; a short switch interval while there are any."""
+def _batch_running(change: int, batch: PendingBatch) -> None:
+    """Count the batches whose parts helpers may be climbing, and keep them for :func:`_climb_for_another`;
+    a short switch interval while there are any."""
     with _LOCK:
         if change > 0 and _RUNNING["batches"] == 0:
             _RUNNING["interval"] = sys.getswitchinterval()
             sys.setswitchinterval(min(_RUNNING["interval"], _SWITCH_INTERVAL))
         _RUNNING["batches"] += change
+        if change > 0:
+            _STARTED.append(weakref.ref(batch))
+        else:  # this batch, and any dropped unfinished
+            _STARTED[:] = [ref for ref in _STARTED if ref() not in (batch, None)]
         if change < 0 and _RUNNING["batches"] == 0:
             sys.setswitchinterval(_RUNNING["interval"])
+
+
+def _climb_for_another(waiting: PendingBatch) -> bool:
+    """Climb one part of another started batch (the last started first) for a thread that would otherwise
+    wait for a helper to finish a part of ``waiting``; False when no batch has a part left."""
+    with _LOCK:
+        others = [ref() for ref in reversed(_STARTED)]
+    for batch in others:
+        if batch is None or batch is waiting:
+            continue
+        part = batch._take()
+        if part is not None:
+            try:
+                batch._climb(part)
+            except BaseException as error:  # noqa: BLE001 - raised by that batch's result()
+                batch._climbed.put(error)
+            else:
+                batch._climbed.put(part)
+            return True
+    return False
 
 
 class PendingBatch:
@@ -1148,7 +1175,8 @@ class PendingBatch:
     climbed (Python, the exact maximiser) and climbs the parts no helper has begun: ``k`` threads in all,
     and the cores do not wait for a serial redo after a parallel climb, nor for the thread that drew the
     slowest share of pairs (numba's own loop splits the pairs up front). A caller that starts the next
-    batch before asking for this one's result also overlaps its own Python work with the climb. With one
+    batch before asking for this one's result also overlaps its own Python work with the climb, and while
+    it waits for a helper's last part of this batch it climbs parts of the later one. With one
     thread (or numba's workqueue threading layer, which cannot run loops from two threads at once),
     ``result()`` climbs and redoes all pairs itself, on numba's threads. Each pair is fitted alone: the
     parts change nothing in the results.
@@ -1186,7 +1214,7 @@ class PendingBatch:
         if workers > 1 and count and numba.threading_layer() in _CONCURRENT_LAYERS:
             size = part_size or min(max(count // (8 * workers), _PART_MIN), _PART_MAX)
             self._parts = [slice(a, min(a + size, count)) for a in range(0, count, size)]
-            _batch_running(+1)
+            _batch_running(+1, self)
             self._running = True
             helpers = _helpers(workers - 1)
             for _ in range(min(workers - 1, len(self._parts))):
@@ -1229,21 +1257,25 @@ class PendingBatch:
                 self._climb(whole)
                 self._redo(whole)
             return
-        own = received = 0  # parts this thread took itself; parts (or errors) it had from the helpers
+        # Parts (or errors) to receive from helpers: those this thread does not climb itself. Parts of a later
+        # batch that this thread climbs while waiting here are received by that batch.
+        own = received = 0
         try:
             numba.set_num_threads(1)  # for the parts climbed here (the setting is per thread)
-            for _ in self._parts:
+            while own + received < len(self._parts):
                 try:
                     item = self._climbed.get_nowait()
                     received += 1
                 except queue.Empty:
                     item = self._take()
-                    if item is None:
-                        item = self._climbed.get()
-                        received += 1
-                    else:
+                    if item is not None:
                         own += 1
                         self._climb(item)
+                    elif _climb_for_another(self):
+                        continue
+                    else:
+                        item = self._climbed.get()
+                        received += 1
                 if isinstance(item, BaseException):
                     raise item
                 self._redo(item)
@@ -1259,12 +1291,12 @@ class PendingBatch:
             numba.set_num_threads(self._workers)
             if self._running:
                 self._running = False
-                _batch_running(-1)
+                _batch_running(-1, self)
 
     def __del__(self) -> None:  # started and dropped unfinished (an error in the caller): no helper holds it now
         if getattr(self, "_running", False):
             self._running = False
-            _batch_running(-1)
+            _batch_running(-1, self)
 
     def result(self) -> BatchFits:
         """The fits (once computed, the same object on every call)."""
