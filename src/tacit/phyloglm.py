@@ -1106,8 +1106,8 @@ _SWITCH_INTERVAL = 0.0005  # seconds
 # caller climbs every batch itself.
 _CONCURRENT_LAYERS = ("omp", "tbb")
 _HELPERS: dict[int, queue.SimpleQueue] = {}
-_RUNNING = {"batches": 0, "interval": 0.005}
 _STARTED: list[weakref.ref] = []  # batches with helpers, in the order started (PendingBatch)
+_SAVED_INTERVAL = [0.005]  # the switch interval before the first of them
 _LOCK = threading.Lock()
 
 
@@ -1129,20 +1129,19 @@ def _helpers(count: int) -> queue.SimpleQueue:
         return _HELPERS[count]
 
 
-def _batch_running(change: int, batch: PendingBatch) -> None:
-    """Count the batches whose parts helpers may be climbing, and keep them for :func:`_climb_for_another`;
-    a short switch interval while there are any."""
+def _batch_running(running: bool, batch: PendingBatch) -> None:
+    """Keep (or drop) a batch whose parts helpers may be climbing, for :func:`_climb_for_another`; a short
+    switch interval while there are any."""
     with _LOCK:
-        if change > 0 and _RUNNING["batches"] == 0:
-            _RUNNING["interval"] = sys.getswitchinterval()
-            sys.setswitchinterval(min(_RUNNING["interval"], _SWITCH_INTERVAL))
-        _RUNNING["batches"] += change
-        if change > 0:
+        if running:
+            if not _STARTED:
+                _SAVED_INTERVAL[0] = sys.getswitchinterval()
+                sys.setswitchinterval(min(_SAVED_INTERVAL[0], _SWITCH_INTERVAL))
             _STARTED.append(weakref.ref(batch))
-        else:  # this batch, and any dropped unfinished
+        else:
             _STARTED[:] = [ref for ref in _STARTED if ref() not in (batch, None)]
-        if change < 0 and _RUNNING["batches"] == 0:
-            sys.setswitchinterval(_RUNNING["interval"])
+            if not _STARTED:
+                sys.setswitchinterval(_SAVED_INTERVAL[0])
 
 
 def _climb_for_another(waiting: PendingBatch) -> bool:
@@ -1155,12 +1154,7 @@ def _climb_for_another(waiting: PendingBatch) -> bool:
             continue
         part = batch._take()
         if part is not None:
-            try:
-                batch._climb(part)
-            except BaseException as error:  # noqa: BLE001 - raised by that batch's result()
-                batch._climbed.put(error)
-            else:
-                batch._climbed.put(part)
+            batch._climb_and_hand_in(part)
             return True
     return False
 
@@ -1214,7 +1208,7 @@ class PendingBatch:
         if workers > 1 and count and numba.threading_layer() in _CONCURRENT_LAYERS:
             size = part_size or min(max(count // (8 * workers), _PART_MIN), _PART_MAX)
             self._parts = [slice(a, min(a + size, count)) for a in range(0, count, size)]
-            _batch_running(+1, self)
+            _batch_running(True, self)
             self._running = True
             helpers = _helpers(workers - 1)
             for _ in range(min(workers - 1, len(self._parts))):
@@ -1229,14 +1223,19 @@ class PendingBatch:
             return self._parts[self._taken - 1]
 
     def _serve(self) -> None:
-        """A helper's work on this batch: climb parts until none is left."""
-        while (part := self._take()) is not None:
-            try:
-                self._climb(part)
-            except BaseException as error:  # noqa: BLE001 - raised in the caller's thread by result()
-                self._climbed.put(error)
-                return
-            self._climbed.put(part)
+        """A helper's work on this batch: climb parts until none is left (or one fails)."""
+        while (part := self._take()) is not None and self._climb_and_hand_in(part):
+            pass
+
+    def _climb_and_hand_in(self, part: slice) -> bool:
+        """Climb a part for another thread, and hand it (or the error) to ``result()``; False on an error."""
+        try:
+            self._climb(part)
+        except BaseException as error:  # noqa: BLE001 - raised in the caller's thread by result()
+            self._climbed.put(error)
+            return False
+        self._climbed.put(part)
+        return True
 
     def _climb(self, part: slice) -> None:
         logistic_kernels.fit_pairs(*self._args, self._pairs[part], self._lo, self._hi, self._centre,
@@ -1291,12 +1290,12 @@ class PendingBatch:
             numba.set_num_threads(self._workers)
             if self._running:
                 self._running = False
-                _batch_running(-1, self)
+                _batch_running(False, self)
 
     def __del__(self) -> None:  # started and dropped unfinished (an error in the caller): no helper holds it now
         if getattr(self, "_running", False):
             self._running = False
-            _batch_running(-1, self)
+            _batch_running(False, self)
 
     def result(self) -> BatchFits:
         """The fits (once computed, the same object on every call)."""
