@@ -495,6 +495,44 @@ def test_compiled_climb_settles_fits_with_alpha_at_its_bound():
         assert value[t, 0] == pytest.approx(exact.penalised_loglik, abs=1e-6)
 
 
+def test_compiled_climb_settles_maxima_on_a_tips_kink():
+    """Where the maximum lies on one tip's kink mu_i = p, the climb stalls there, zigzagging across it. The
+    compiled path then climbs along that kink (the intercept set to keep the tip on it) and settles the fit
+    when both sides of the kink fall; before, every such fit went to the exact maximiser. A fit settled on
+    a kink passes the exact path's own Karush-Kuhn-Tucker check and equals its optimum (SLSQP on the kink):
+    the same value or higher, the coefficient within 1e-4 of the larger of |coef| and its SE (the
+    likelihood is flat along the kink to ~1e-12, so its maximiser is known to no better)."""
+    from scipy.special import expit
+
+    from tacit import logistic_kernels
+    from tacit.phyloglm import _kernel_tree, _Objective, _stationary
+
+    rng = np.random.default_rng(3)
+    tree = random_tree(241, rng)
+    n = tree.n_tips
+    xs = simulate_bm(tree, 25, rng)[:n].T
+    liability = simulate_bm(tree, 40, rng)[:n].T
+    ys = (liability >= np.quantile(liability, 0.85, axis=1, keepdims=True)).astype(float)
+    pairs = np.array([(i, j) for i in range(25) for j in range(40)])
+    geom = tree_geometry(tree)
+    centre = math.log(geom.tmax)
+    theta, se = np.zeros((len(pairs), 3)), np.ones((len(pairs), 2))
+    code, value = np.zeros(len(pairs), dtype=np.int64), np.zeros((len(pairs), 2))
+    logistic_kernels.fit_pairs(*_kernel_tree(geom), xs, ys, np.zeros((n, 0)), pairs, centre - 4.0, centre + 4.0,
+                               centre, 10.0, theta, se, code, value, np.zeros(len(pairs), dtype=np.int64))
+    gap = np.array([np.abs((mu := expit(theta[t, 0] + theta[t, 1] * xs[i])) - mu.mean()).min()
+                    for t, (i, _) in enumerate(pairs)])
+    on_kink = np.flatnonzero((code == logistic_kernels.SETTLED) & (gap < 1e-12) & (theta[:, 1] != 0.0))  # not the ridge
+    stalled = (code == logistic_kernels.NOT_CONVERGED).sum()  # left to the exact maximiser (e.g. two kinks)
+    assert len(on_kink) >= 10 and stalled < len(on_kink), (len(on_kink), stalled)  # measured: 14 and 6
+    for t in on_kink:
+        x, y = xs[pairs[t, 0]], ys[pairs[t, 1]]
+        exact = fit_phyloglm(geom, x, y, exact=True)
+        assert _stationary(_Objective(geom, np.column_stack([np.ones(n), x]), y, 10.0, 4.0), theta[t])
+        assert value[t, 0] >= exact.penalised_loglik - 1e-9
+        assert abs(theta[t, 1] - exact.coef) <= 1e-4 * max(abs(exact.coef), exact.se)
+
+
 def test_batch_equals_single_fits():
     from tacit.phyloglm import fit_batch
 

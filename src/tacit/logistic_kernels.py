@@ -8,9 +8,11 @@ the latent chain and the three-point pass of the Firth penalty, differentiated i
 back down each; on the ridge, where only two directions move, forward), and a
 quasi-Newton climb runs from phyloglm's start. A fit is *settled* here only when that climb ends at a
 smooth interior maximum: projected gradient below tolerance, no tip within ``KINK_MARGIN`` of its kink, no
-iterate near the ridge, no trial point beyond ``btol``. The ridge case (the optimum is the cusp at slopes
-= 0, common on null data) is settled too when every side of it falls. Anything else returns a code that
-sends the fit to the exact maximiser, so the compiled path never changes which maximum is reported.
+iterate near the ridge, no trial point beyond ``btol``. Where the climb stalls on one tip's kink, the
+maximum along that kink settles the fit when both sides of the kink fall and no other tip is near its own.
+The ridge case (the optimum is the cusp at slopes = 0, common on null data) is settled too when every side
+of it falls. Anything else returns a code that sends the fit to the exact maximiser, so the compiled path
+never changes which maximum is reported.
 
 Codes: 0 settled; 1 on the ridge but not settled there (or glm separated, so the start is on it); 2 a tip
 at its kink; 3 trials beyond ``btol``; 4 not converged; 5 the ridge, but a side rises; 6 non-finite value;
@@ -26,8 +28,16 @@ import numpy as np
 from numba import njit, prange
 
 SETTLED, START_ON_RIDGE, AT_KINK, AT_WALL, NOT_CONVERGED, RIDGE_NOT_MAX, NOT_FINITE, RIDGE_HIGHER = range(8)
-# A settled maximum keeps every tip at least this far (in mu) from its kink mu_i = p.
+# A settled maximum keeps every tip at least this far (in mu) from its kink mu_i = p, but one tip on it when
+# that is a maximum along the kink with both sides falling (:func:`_climb_kink`).
 KINK_MARGIN = 1e-6
+# A climb that stops with a tip this close (in mu) to its kink has stalled on it (climbs zigzag across a kink
+# to within 1e-10 or less): the maximum along that kink is sought. The climb along it keeps the tip within
+# KINK_GAP of it (in logit(mu_i) - logit(p)), and its maximum must not be below the stalled climb's point by
+# more than KINK_LOSS (relative).
+KINK_ON = 1e-8
+KINK_GAP = 1e-12
+KINK_LOSS = 1e-9
 # As tacit.phyloglm: a climb whose slopes move the linear predictor by less than this is on the ridge.
 RIDGE_NEAR = 1e-3
 # Projected-gradient tolerance of the climb, and the relative change of the objective that also ends it
@@ -1035,6 +1045,96 @@ def _kink_distance(theta, x, dk):
 
 
 @njit(cache=True, error_model="numpy")
+def _nearest_kinks(theta, x, dk):
+    """The tip nearest its kink, its ``|mu_i - p|`` and the next tip's."""
+    n = x.shape[0]
+    mu = np.empty(n)
+    p = _fitted(theta, x, mu)
+    first, d1, d2 = -1, math.inf, math.inf
+    for i in range(n):
+        d = abs(mu[i] - p)
+        if d < d1:
+            first, d1, d2 = i, d, d1
+        elif d < d2:
+            d2 = d
+    return first, d1, d2
+
+
+@njit(cache=True, error_model="numpy")
+def _kink_gap(theta, x, i, mu):
+    """``logit(mu_i) - logit(p)`` (zero on tip ``i``'s kink) and its derivative in the intercept
+    ``1 - mean(mu (1 - mu)) / (p q)``, positive off the ridge; ``mu`` is filled."""
+    n, dk = x.shape
+    p = _fitted(theta, x, mu)
+    q = 1.0 - p
+    if not (p > 0.0 and q > 0.0):
+        return math.nan, math.nan
+    eta = 0.0
+    for j in range(dk):
+        eta += x[i, j] * theta[j]
+    w = 0.0
+    for t in range(n):
+        w += mu[t] * (1.0 - mu[t])
+    return eta - math.log(p / q), 1.0 - w / (n * p * q)
+
+
+@njit(cache=True, error_model="numpy")
+def _onto_kink(theta, x, i):
+    """Move the intercept (``theta[0]``, the design's first column all 1) to put tip ``i`` on its kink, by
+    Newton's method on :func:`_kink_gap` (increasing in the intercept) with halved steps; False when it
+    cannot (``theta`` is then left as it was)."""
+    mu = np.empty(x.shape[0])
+    start = theta[0]
+    gap, slope = _kink_gap(theta, x, i, mu)
+    for _ in range(60):
+        if not math.isfinite(gap) or not slope > 1e-12:
+            break
+        if abs(gap) <= KINK_GAP:
+            return True
+        at = theta[0]
+        step = -gap / slope
+        for _half in range(40):
+            theta[0] = at + step
+            new_gap, new_slope = _kink_gap(theta, x, i, mu)
+            if math.isfinite(new_gap) and abs(new_gap) < abs(gap):
+                break
+            step *= 0.5
+        else:
+            break
+        gap, slope = new_gap, new_slope
+    theta[0] = start
+    return False
+
+
+@njit(cache=True, error_model="numpy")
+def _along_kink(g, theta, x, i):
+    """Turn the gradient ``g`` at a point on tip ``i``'s kink into that of the likelihood along the kink, as
+    a function of the coordinates but the intercept (which :func:`_onto_kink` sets): ``g[0] = 0``."""
+    dk = x.shape[1]
+    normal = _kink_normal(theta, x, i)
+    for j in range(1, dk):
+        g[j] -= g[0] * normal[j] / normal[0]
+    g[0] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _kink_normal(theta, x, i):
+    """Gradient of :func:`_kink_gap` in ``beta``: ``x_i - sum_t mu_t (1 - mu_t) x_t / (n p q)``."""
+    n, dk = x.shape
+    mu = np.empty(n)
+    p = _fitted(theta, x, mu)
+    scale = 1.0 / (n * p * (1.0 - p))
+    out = np.empty(dk)
+    for j in range(dk):
+        out[j] = x[i, j]
+    for t in range(n):
+        w = mu[t] * (1.0 - mu[t]) * scale
+        for j in range(dk):
+            out[j] -= w * x[t, j]
+    return out
+
+
+@njit(cache=True, error_model="numpy")
 def _projected_gradient(g, theta, free, lo, hi):
     """Largest gradient component on the free coordinates, but ``log(1/alpha)`` pushing out of its bounds."""
     dk = len(theta) - 1
@@ -1062,12 +1162,15 @@ def _value_gradient(row_tip, tip_row, length, age, parent_of, x, y, theta, g, in
 
 @njit(cache=True, error_model="numpy")
 def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol, stop_at_ridge,
-          work_part, work_acc, force, h, on_ridge=False):
+          work_part, work_acc, force, h, on_ridge=False, kink=-1):
     """Projected BFGS ascent of the penalised log-likelihood over the coordinates ``free`` of ``theta``.
 
     ``log(1/alpha)`` (the last coordinate) stays in ``[lo, hi]``; a trial beyond ``|x beta| = btol`` counts
     as infeasible. ``h`` ``(dk + 1, dk + 1)`` is the inverse-curvature estimate: all zero to start with a
     unit step along the gradient (as L-BFGS-B), else used as given; it holds the final estimate on return.
+    With ``kink`` a tip (and the intercept not free), the climb stays on that tip's kink ``mu_i = p``: each
+    point's intercept is set to put it there (:func:`_onto_kink`) and the gradient is taken along the kink
+    (:func:`_along_kink`); ``force`` must hold the tip on one side (on the kink both give the same value).
     Returns ``(code, value, n_evaluations)``; ``theta`` holds the last point.
     """
     dk = x.shape[1]
@@ -1082,6 +1185,8 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
     n_eval = 1
     if not math.isfinite(value):
         return NOT_FINITE, value, n_eval
+    if kink >= 0:
+        _along_kink(g, theta, x, kink)
     gnorm = 0.0
     for k in range(kd):
         if free[k]:
@@ -1117,6 +1222,9 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
             for a in range(kd):
                 trial[a] = theta[a] + step * direction[a]
             trial[dk] = min(max(trial[dk], lo), hi)
+            if kink >= 0 and not _onto_kink(trial, x, kink):
+                step *= 0.5
+                continue
             if _beyond_wall(trial, x, dk, btol):  # phyloglm's wall: an infeasible trial, step back
                 wall_hits += 1
                 if wall_hits >= WALL_HITS:
@@ -1137,6 +1245,8 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
                 accepted = True
                 if not on_ridge:
                     gradient_kept(row_tip, tip_row, length, age, parent_of, x, y, g_new, work_part, work_acc, state)
+                if kink >= 0:
+                    _along_kink(g_new, trial, x, kink)
                 break
             step *= 0.5
         if not accepted:  # no step gains beyond rounding: stationary or stuck
@@ -1148,7 +1258,9 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
             if not free[a] or (a == dk and lam_fixed):
                 # Fixed coordinates carry no curvature information; nor does log(1/alpha) held at its bound
                 # (its gradient still changes with beta, which would shrink and skew the estimate along beta).
+                # (Only on a kink does a coordinate that is not free move: the intercept that follows it.)
                 yv[a] = 0.0
+                s[a] = 0.0
         sy = 0.0
         yy = 0.0
         ss = 0.0
@@ -1209,6 +1321,56 @@ def _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, 
 
 
 @njit(cache=True, error_model="numpy")
+def _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, lo, hi, btol, work_part, work_acc):
+    """Where the climb stalled on one tip's kink ``mu_i = p`` (within ``KINK_ON``): the maximum along that
+    kink, kept (in ``theta``) only when it is at least as high, no other tip is within ``KINK_MARGIN`` of
+    its kink and the likelihood falls on both sides of the kink (``tacit.phyloglm._polish`` and
+    ``_leave_kink``). Returns ``(kept, value, n_evaluations)``."""
+    n, dk = x.shape
+    kd = dk + 1
+    tip, gap, _ = _nearest_kinks(theta, x, dk)
+    if not gap < KINK_ON:
+        return False, value, 0
+    mu = np.empty(n)
+    p = _fitted(theta, x, mu)
+    force = np.full(n, -1, dtype=np.int8)
+    force[tip] = 1 if mu[tip] < p else 0  # either side: on the kink both pieces agree
+    point = theta.copy()
+    if not _onto_kink(point, x, tip):
+        return False, value, 0
+    free = np.ones(kd, dtype=np.bool_)
+    free[0] = False
+    h = np.zeros((kd, kd))
+    code, on_kink, used = climb(row_tip, tip_row, length, age, parent_of, x, y, point, free, lo, hi, btol, False,
+                                work_part, work_acc, force, h, False, tip)
+    if code != SETTLED or not on_kink >= value - KINK_LOSS * max(1.0, abs(value)):
+        return False, value, used
+    _, _, next_gap = _nearest_kinks(point, x, dk)
+    if not next_gap >= KINK_MARGIN:
+        return False, value, used
+    # Both sides: one-sided slopes over PROBE along the kink's unit normal, each side on its own piece.
+    force[tip] = -1
+    g = np.zeros(kd)
+    info = np.empty((dk, dk))
+    base, _ = evaluate(row_tip, tip_row, length, age, parent_of, x, y, point, False, g, info, work_part, work_acc,
+                       force)
+    normal = _kink_normal(point, x, tip)
+    size = math.sqrt(np.sum(normal * normal))
+    probe = np.empty(kd)
+    for sign in (1.0, -1.0):
+        probe[:] = point
+        for j in range(dk):
+            probe[j] += sign * PROBE * normal[j] / size
+        side, _ = evaluate(row_tip, tip_row, length, age, parent_of, x, y, probe, False, g, info, work_part,
+                           work_acc, force)
+        used += 1
+        if not (side - base) / PROBE <= RISE:
+            return False, value, used + 1
+    theta[:] = point
+    return True, base, used + 1
+
+
+@njit(cache=True, error_model="numpy")
 def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, theta_out, se_out, work_part,
             work_acc):
     """Fit one data set; returns ``(code, penalised, loglik, n_evaluations)`` and fills ``theta_out``
@@ -1226,6 +1388,13 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
     h = np.zeros((kd, kd))
     code, value, n_eval = climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol, True,
                                 work_part, work_acc, force, h)
+    on_kink = False
+    if code == NOT_CONVERGED or code == SETTLED:  # stalled on a kink? (KINK_ON)
+        on_kink, value, used = _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, lo, hi,
+                                           btol, work_part, work_acc)
+        n_eval += used
+        if on_kink:
+            code = SETTLED
     if code == START_ON_RIDGE:
         # The climb heads for the ridge slopes = 0: maximise on it over (intercept, log(1/alpha)) and keep
         # that point when it is higher and no side of it rises (tacit.phyloglm._maximise's first branch).
@@ -1256,7 +1425,7 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
         value = ridge_value
     elif code != SETTLED:
         return code, math.nan, math.nan, n_eval
-    elif _kink_distance(theta, x, dk) < KINK_MARGIN:
+    elif not on_kink and _kink_distance(theta, x, dk) < KINK_MARGIN:
         return AT_KINK, math.nan, math.nan, n_eval
     elif _beyond_wall(theta, x, dk, btol - WALL_MARGIN):
         return AT_WALL, math.nan, math.nan, n_eval
