@@ -1033,18 +1033,6 @@ def _expit_into(eta, mu):
 
 
 @njit(cache=True, error_model="numpy")
-def _kink_distance(theta, x, dk):
-    """Smallest ``|mu_i - p|``: how far the nearest tip is from its kink."""
-    n = x.shape[0]
-    mu = np.empty(n)
-    p = _fitted(theta, x, mu)
-    out = math.inf
-    for i in range(n):
-        out = min(out, abs(mu[i] - p))
-    return out
-
-
-@njit(cache=True, error_model="numpy")
 def _nearest_kinks(theta, x, dk):
     """The tip nearest its kink, its ``|mu_i - p|`` and the next tip's."""
     n = x.shape[0]
@@ -1321,16 +1309,14 @@ def _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, 
 
 
 @njit(cache=True, error_model="numpy")
-def _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, lo, hi, btol, work_part, work_acc):
-    """Where the climb stalled on one tip's kink ``mu_i = p`` (within ``KINK_ON``): the maximum along that
-    kink, kept (in ``theta``) only when it is at least as high, no other tip is within ``KINK_MARGIN`` of
-    its kink and the likelihood falls on both sides of the kink (``tacit.phyloglm._polish`` and
-    ``_leave_kink``). Returns ``(kept, value, n_evaluations)``."""
+def _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, tip, lo, hi, btol, work_part,
+                work_acc):
+    """Where the climb stalled on tip ``tip``'s kink ``mu_i = p``: the maximum along that kink, kept (in
+    ``theta``) only when it is at least as high, no other tip is within ``KINK_MARGIN`` of its kink and the
+    likelihood falls on both sides of the kink (``tacit.phyloglm._polish`` and ``_leave_kink``). Returns
+    ``(kept, value, n_evaluations)``."""
     n, dk = x.shape
     kd = dk + 1
-    tip, gap, _ = _nearest_kinks(theta, x, dk)
-    if not gap < KINK_ON:
-        return False, value, 0
     mu = np.empty(n)
     p = _fitted(theta, x, mu)
     force = np.full(n, -1, dtype=np.int8)
@@ -1389,12 +1375,15 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
     code, value, n_eval = climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol, True,
                                 work_part, work_acc, force, h)
     on_kink = False
-    if code == NOT_CONVERGED or code == SETTLED:  # stalled on a kink? (KINK_ON)
-        on_kink, value, used = _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, lo, hi,
-                                           btol, work_part, work_acc)
-        n_eval += used
-        if on_kink:
-            code = SETTLED
+    kink_gap = math.inf
+    if code == NOT_CONVERGED or code == SETTLED:
+        tip, kink_gap, _ = _nearest_kinks(theta, x, dk)
+        if kink_gap < KINK_ON:  # stalled on that tip's kink
+            on_kink, value, used = _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, tip,
+                                               lo, hi, btol, work_part, work_acc)
+            n_eval += used
+            if on_kink:
+                code = SETTLED
     if code == START_ON_RIDGE:
         # The climb heads for the ridge slopes = 0: maximise on it over (intercept, log(1/alpha)) and keep
         # that point when it is higher and no side of it rises (tacit.phyloglm._maximise's first branch).
@@ -1425,7 +1414,7 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
         value = ridge_value
     elif code != SETTLED:
         return code, math.nan, math.nan, n_eval
-    elif not on_kink and _kink_distance(theta, x, dk) < KINK_MARGIN:
+    elif not on_kink and kink_gap < KINK_MARGIN:  # theta is unchanged unless on_kink
         return AT_KINK, math.nan, math.nan, n_eval
     elif _beyond_wall(theta, x, dk, btol - WALL_MARGIN):
         return AT_WALL, math.nan, math.nan, n_eval
