@@ -28,6 +28,8 @@ import numpy as np
 from numba import njit, prange
 
 SETTLED, START_ON_RIDGE, AT_KINK, AT_WALL, NOT_CONVERGED, RIDGE_NOT_MAX, NOT_FINITE, RIDGE_HIGHER = range(8)
+# Internal to this module (never handed over): the climb stopped early on a kink (``climb``'s ``kink_stop``).
+KINK_STALL = 8
 # A settled maximum keeps every tip at least this far (in mu) from its kink mu_i = p, but one tip on it when
 # that is a maximum along the kink with both sides falling (:func:`_climb_kink`).
 KINK_MARGIN = 1e-6
@@ -36,6 +38,9 @@ KINK_MARGIN = 1e-6
 # KINK_GAP of it (in logit(mu_i) - logit(p)), and its maximum must not be below the stalled climb's point by
 # more than KINK_LOSS (relative).
 KINK_ON = 1e-8
+# The main climb turns to that search once this many accepted points in a row have the same tip within
+# KINK_ON of its kink (a climb that zigzags across a kink spends dozens of evaluations to stall on it).
+KINK_STOP = 2
 KINK_GAP = 1e-12
 KINK_LOSS = 1e-9
 # As tacit.phyloglm: a climb whose slopes move the linear predictor by less than this is on the ridge.
@@ -1049,6 +1054,17 @@ def _nearest_kinks(theta, x, dk):
 
 
 @njit(cache=True, error_model="numpy")
+def _kink_tip(mu, p):
+    """The tip within ``KINK_ON`` of its kink ``mu_i = p`` (the nearest), or -1."""
+    tip, best = -1, KINK_ON
+    for i in range(mu.shape[0]):
+        d = abs(mu[i] - p)
+        if d < best:
+            tip, best = i, d
+    return tip
+
+
+@njit(cache=True, error_model="numpy")
 def _kink_gap(theta, x, i, mu):
     """``logit(mu_i) - logit(p)`` (zero on tip ``i``'s kink) and its derivative in the intercept
     ``1 - mean(mu (1 - mu)) / (p q)``, positive off the ridge; ``mu`` is filled."""
@@ -1150,7 +1166,7 @@ def _value_gradient(row_tip, tip_row, length, age, parent_of, x, y, theta, g, in
 
 @njit(cache=True, error_model="numpy")
 def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol, stop_at_ridge,
-          work_part, work_acc, force, h, on_ridge=False, kink=-1):
+          work_part, work_acc, force, h, on_ridge=False, kink=-1, kink_stop=0):
     """Projected BFGS ascent of the penalised log-likelihood over the coordinates ``free`` of ``theta``.
 
     ``log(1/alpha)`` (the last coordinate) stays in ``[lo, hi]``; a trial beyond ``|x beta| = btol`` counts
@@ -1159,6 +1175,9 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
     With ``kink`` a tip (and the intercept not free), the climb stays on that tip's kink ``mu_i = p``: each
     point's intercept is set to put it there (:func:`_onto_kink`) and the gradient is taken along the kink
     (:func:`_along_kink`); ``force`` must hold the tip on one side (on the kink both give the same value).
+    With ``kink_stop`` > 0, the climb stops (``KINK_STALL``) once that many accepted points in a row have
+    the same tip within ``KINK_ON`` of its kink: it has begun to zigzag across a kink, which takes it many
+    evaluations to the same stall (the caller climbs along that kink instead).
     Returns ``(code, value, n_evaluations)``; ``theta`` holds the last point.
     """
     dk = x.shape[1]
@@ -1184,6 +1203,8 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
         h[:, :] = np.eye(kd) / max(math.sqrt(gnorm), 1e-300)
     wall_hits = 0
     direction = np.zeros(kd)
+    streak = 0
+    streak_tip = -1
     for _ in range(MAX_ITER):
         # Active bound on log(1/alpha): fixed while the gradient pushes out of [lo, hi].
         lam_fixed = (theta[dk] <= lo and g[dk] < 0.0) or (theta[dk] >= hi and g[dk] > 0.0)
@@ -1263,6 +1284,15 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
         value = new_value
         if stop_at_ridge and _spread(theta, x, dk) < RIDGE_NEAR:
             return START_ON_RIDGE, value, n_eval
+        if kink_stop > 0:  # the evaluation of this point left its mu and p in state
+            tip = _kink_tip(state[0], state[6][0])
+            if tip < 0:
+                streak = 0
+            else:
+                streak = streak + 1 if tip == streak_tip else 1
+                streak_tip = tip
+                if streak >= kink_stop:
+                    return KINK_STALL, value, n_eval
         if sy > 1e-10 * math.sqrt(ss * yy):  # curvature condition, else keep h
             if not scaled:
                 h[:, :] = np.eye(kd) * (sy / yy)
@@ -1373,10 +1403,21 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
     free = np.ones(kd, dtype=np.bool_)
     h = np.zeros((kd, kd))
     code, value, n_eval = climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol, True,
-                                work_part, work_acc, force, h)
+                                work_part, work_acc, force, h, False, -1, KINK_STOP)
     on_kink = False
     kink_gap = math.inf
-    if code == NOT_CONVERGED or code == SETTLED:
+    if code == KINK_STALL:  # zigzagging across a kink: its maximum along the kink, else climb on
+        tip, _, _ = _nearest_kinks(theta, x, dk)
+        on_kink, value, used = _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, tip, lo,
+                                           hi, btol, work_part, work_acc)
+        n_eval += used
+        if on_kink:
+            code = SETTLED
+        else:
+            code, value, used = climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol,
+                                      True, work_part, work_acc, force, h)
+            n_eval += used
+    if not on_kink and (code == NOT_CONVERGED or code == SETTLED):
         tip, kink_gap, _ = _nearest_kinks(theta, x, dk)
         if kink_gap < KINK_ON:  # stalled on that tip's kink
             on_kink, value, used = _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, tip,
