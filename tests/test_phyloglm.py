@@ -581,7 +581,8 @@ def test_climb_turns_to_the_kink_once_it_zigzags_and_reaches_the_same_maximum():
             point = np.array([beta[0], beta[1], centre])
             force = np.full(n, -1, dtype=np.int8)
             runs.append((point, *lk.climb(*tree_args, x, y, point, np.ones(3, dtype=np.bool_), lo, hi, btol, True,
-                                          *work, force, np.zeros((3, 3)), False, -1, kink_stop)))
+                                          *work, force, np.zeros((3, 3)), np.empty((3, 2)), False, -1,
+                                          kink_stop)))
         (full, _, stalled, used_full), (_, stop, _, used_early) = runs
         if stop == lk.KINK_STALL:
             fired += 1

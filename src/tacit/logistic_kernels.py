@@ -1156,17 +1156,27 @@ def _projected_gradient(g, theta, free, lo, hi):
 def _value_gradient(row_tip, tip_row, length, age, parent_of, x, y, theta, g, info, work_part, work_acc, force,
                     on_ridge):
     """Penalised log-likelihood and gradient: by :func:`evaluate_ridge` when every slope is held at 0 (the
-    branch ``force`` plays no part there: every tip sits on its kink), else by :func:`evaluate`."""
+    branch ``force`` plays no part there: every tip sits on its kink), else by :func:`evaluate`. Returns
+    ``(penalised, loglik)``; ``loglik`` (and ``info``) only off the ridge, else NaN (and untouched)."""
     if on_ridge:
-        return evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, g, work_part, work_acc)
-    value, _ = evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, True, g, info, work_part, work_acc,
-                        force)
-    return value
+        return evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, g, work_part, work_acc), math.nan
+    return evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, True, g, info, work_part, work_acc, force)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _keep_point(last, info, loglik):
+    """``last`` ``(dk + 1, dk)``: the Fisher information at the climb's point in its first ``dk`` rows, the
+    log-likelihood in ``[dk, 0]``."""
+    dk = info.shape[0]
+    for a in range(dk):
+        for b in range(dk):
+            last[a, b] = info[a, b]
+    last[dk, 0] = loglik
 
 
 @njit(cache=True, error_model="numpy")
 def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol, stop_at_ridge,
-          work_part, work_acc, force, h, on_ridge=False, kink=-1, kink_stop=0):
+          work_part, work_acc, force, h, last, on_ridge=False, kink=-1, kink_stop=0):
     """Projected BFGS ascent of the penalised log-likelihood over the coordinates ``free`` of ``theta``.
 
     ``log(1/alpha)`` (the last coordinate) stays in ``[lo, hi]``; a trial beyond ``|x beta| = btol`` counts
@@ -1178,6 +1188,8 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
     With ``kink_stop`` > 0, the climb stops (``KINK_STALL``) once that many accepted points in a row have
     the same tip within ``KINK_ON`` of its kink: it has begun to zigzag across a kink, which takes it many
     evaluations to the same stall (the caller climbs along that kink instead).
+    ``last`` ``(dk + 1, dk)`` receives the Fisher information and log-likelihood at the returned point
+    (:func:`_keep_point`; off the ridge), which then need no evaluation of their own.
     Returns ``(code, value, n_evaluations)``; ``theta`` holds the last point.
     """
     dk = x.shape[1]
@@ -1187,8 +1199,9 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
     g_new = np.zeros(kd)
     trial = np.empty(kd)
     state = _new_state(x.shape[0], age.shape[0], dk)
-    value = _value_gradient(row_tip, tip_row, length, age, parent_of, x, y, theta, g, info, work_part, work_acc,
-                            force, on_ridge)
+    value, loglik = _value_gradient(row_tip, tip_row, length, age, parent_of, x, y, theta, g, info, work_part,
+                                    work_acc, force, on_ridge)
+    _keep_point(last, info, loglik)
     n_eval = 1
     if not math.isfinite(value):
         return NOT_FINITE, value, n_eval
@@ -1243,15 +1256,17 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
             if on_ridge:
                 new_value = evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, trial, g_new, work_part,
                                            work_acc)
+                loglik = math.nan
             else:  # the value first: the gradient only if the step is taken
-                new_value, _ = evaluate_kept(row_tip, tip_row, length, age, parent_of, x, y, trial, info, work_part,
-                                             work_acc, force, state)
+                new_value, loglik = evaluate_kept(row_tip, tip_row, length, age, parent_of, x, y, trial, info,
+                                                  work_part, work_acc, force, state)
             n_eval += 1
             gain = 0.0
             for a in range(kd):
                 gain += g[a] * (trial[a] - theta[a])
             if math.isfinite(new_value) and new_value >= value + 1e-4 * gain:
                 accepted = True
+                _keep_point(last, info, loglik)
                 if not on_ridge:
                     gradient_kept(row_tip, tip_row, length, age, parent_of, x, y, g_new, work_part, work_acc, state)
                 if kink >= 0:
@@ -1335,7 +1350,7 @@ def _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, 
     if not (h[0, 0] > 0.0 and h[kd - 1, kd - 1] > 0.0 and h[0, 0] * h[kd - 1, kd - 1] > h[0, kd - 1] ** 2):
         h[:, :] = 0.0  # not positive definite: start afresh
     return climb(row_tip, tip_row, length, age, parent_of, x, y, ridge, free, lo, hi, btol, False, work_part,
-                 work_acc, force, h, True)
+                 work_acc, force, h, np.empty((kd, kd - 1)), True)
 
 
 @njit(cache=True, error_model="numpy")
@@ -1358,7 +1373,7 @@ def _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, ti
     free[0] = False
     h = np.zeros((kd, kd))
     code, on_kink, used = climb(row_tip, tip_row, length, age, parent_of, x, y, point, free, lo, hi, btol, False,
-                                work_part, work_acc, force, h, False, tip)
+                                work_part, work_acc, force, h, np.empty((kd, dk)), False, tip)
     if code != SETTLED or not on_kink >= value - KINK_LOSS * max(1.0, abs(value)):
         return False, value, used
     _, _, next_gap = _nearest_kinks(point, x, dk)
@@ -1402,8 +1417,9 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
         return START_ON_RIDGE, math.nan, math.nan, 0
     free = np.ones(kd, dtype=np.bool_)
     h = np.zeros((kd, kd))
+    last = np.empty((kd, dk))  # the information and log-likelihood at the climb's point
     code, value, n_eval = climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol, True,
-                                work_part, work_acc, force, h, False, -1, KINK_STOP)
+                                work_part, work_acc, force, h, last, False, -1, KINK_STOP)
     on_kink = False
     kink_gap = math.inf
     if code == KINK_STALL:  # zigzagging across a kink: its maximum along the kink, else climb on
@@ -1415,7 +1431,7 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
             code = SETTLED
         else:
             code, value, used = climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, btol,
-                                      True, work_part, work_acc, force, h)
+                                      True, work_part, work_acc, force, h, last)
             n_eval += used
     if not on_kink and (code == NOT_CONVERGED or code == SETTLED):
         tip, kink_gap, _ = _nearest_kinks(theta, x, dk)
@@ -1437,9 +1453,10 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
         info = np.empty((dk, dk))
         g = np.zeros(kd)
         # The probes below measure slopes of 1e-6 over steps of 1e-7: their base must come from the same
-        # evaluation as theirs (evaluate_ridge equals it only to rounding).
-        ridge_value, _ = evaluate(row_tip, tip_row, length, age, parent_of, x, y, ridge, False, g, info, work_part,
-                                  work_acc, force)
+        # evaluation as theirs (evaluate_ridge equals it only to rounding). It is also the fit's evaluation.
+        ridge_value, loglik = evaluate(row_tip, tip_row, length, age, parent_of, x, y, ridge, False, g, info,
+                                       work_part, work_acc, force)
+        _keep_point(last, info, loglik)
         n_eval += 1
         probe = ridge.copy()
         for j in range(1, dk):
@@ -1467,9 +1484,14 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
         if not ridge_value < value:
             return RIDGE_HIGHER, math.nan, math.nan, n_eval
     info = np.empty((dk, dk))
-    g = np.zeros(kd)
-    penalised, loglik = evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, False, g, info, work_part,
-                                 work_acc, force)
+    if on_kink:  # theta moved onto the kink: evaluate it there
+        g = np.zeros(kd)
+        penalised, loglik = evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, False, g, info,
+                                     work_part, work_acc, force)
+    else:  # the climb's (or the ridge's) own evaluation at theta, the same operations
+        penalised = value
+        loglik = last[dk, 0]
+        info[:, :] = last[:dk]
     if not math.isfinite(penalised):
         return NOT_FINITE, math.nan, math.nan, n_eval
     inv = np.empty((dk, dk))
