@@ -597,6 +597,7 @@ def test_climb_turns_to_the_kink_once_it_zigzags_and_reaches_the_same_maximum():
     # Measured: 17 of 17 fired, saving 39 evaluations each on average; 14 compared.
     assert fired >= 0.8 * len(on_kink) and saved >= 20 * fired and compared >= 10, (fired, saved, compared)
 
+
 def test_batch_equals_single_fits():
     from tacit.phyloglm import fit_batch
 
