@@ -589,7 +589,8 @@ def test_climb_turns_to_the_kink_once_it_zigzags_and_reaches_the_same_maximum():
             saved += used_full - used_early
             assert used_early < used_full, (t, used_early, used_full)
         tip, _, _ = lk._nearest_kinks(full, x, 2)
-        kept, top, _ = lk._climb_kink(*tree_args, x, y, full, stalled, tip, lo, hi, btol, *work)
+        kept, top, _ = lk._climb_kink(*tree_args, x, y, full, stalled, tip, lo, hi, btol, *work,
+                                      np.empty((3, 2)))
         if kept:
             compared += 1
             assert abs(value[t, 0] - top) <= 1e-9 * abs(top), (t, value[t, 0], top)

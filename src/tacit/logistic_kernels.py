@@ -1039,29 +1039,24 @@ def _expit_into(eta, mu):
 
 @njit(cache=True, error_model="numpy")
 def _nearest_kinks(theta, x, dk):
-    """The tip nearest its kink, its ``|mu_i - p|`` and the next tip's."""
-    n = x.shape[0]
-    mu = np.empty(n)
+    """The tip nearest its kink, its ``|mu_i - p|`` and the next tip's (:func:`_kinks_of` at ``theta``)."""
+    mu = np.empty(x.shape[0])
     p = _fitted(theta, x, mu)
+    return _kinks_of(mu, p)
+
+
+@njit(cache=True, error_model="numpy")
+def _kinks_of(mu, p):
+    """Of fitted ``mu`` with mean ``p``: the tip nearest its kink ``mu_i = p``, its ``|mu_i - p|`` and the
+    next tip's."""
     first, d1, d2 = -1, math.inf, math.inf
-    for i in range(n):
+    for i in range(mu.shape[0]):
         d = abs(mu[i] - p)
         if d < d1:
             first, d1, d2 = i, d, d1
         elif d < d2:
             d2 = d
     return first, d1, d2
-
-
-@njit(cache=True, error_model="numpy")
-def _kink_tip(mu, p):
-    """The tip within ``KINK_ON`` of its kink ``mu_i = p`` (the nearest), or -1."""
-    tip, best = -1, KINK_ON
-    for i in range(mu.shape[0]):
-        d = abs(mu[i] - p)
-        if d < best:
-            tip, best = i, d
-    return tip
 
 
 @njit(cache=True, error_model="numpy")
@@ -1300,8 +1295,8 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
         if stop_at_ridge and _spread(theta, x, dk) < RIDGE_NEAR:
             return START_ON_RIDGE, value, n_eval
         if kink_stop > 0:  # the evaluation of this point left its mu and p in state
-            tip = _kink_tip(state[0], state[6][0])
-            if tip < 0:
+            tip, gap, _ = _kinks_of(state[0], state[6][0])
+            if not gap < KINK_ON:
                 streak = 0
             else:
                 streak = streak + 1 if tip == streak_tip else 1
@@ -1355,11 +1350,11 @@ def _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, 
 
 @njit(cache=True, error_model="numpy")
 def _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, tip, lo, hi, btol, work_part,
-                work_acc):
+                work_acc, last):
     """Where the climb stalled on tip ``tip``'s kink ``mu_i = p``: the maximum along that kink, kept (in
-    ``theta``) only when it is at least as high, no other tip is within ``KINK_MARGIN`` of its kink and the
-    likelihood falls on both sides of the kink (``tacit.phyloglm._polish`` and ``_leave_kink``). Returns
-    ``(kept, value, n_evaluations)``."""
+    ``theta``, its information and log-likelihood in ``last`` as :func:`climb` keeps them) only when it is at
+    least as high, no other tip is within ``KINK_MARGIN`` of its kink and the likelihood falls on both sides
+    of the kink (``tacit.phyloglm._polish`` and ``_leave_kink``). Returns ``(kept, value, n_evaluations)``."""
     n, dk = x.shape
     kd = dk + 1
     mu = np.empty(n)
@@ -1382,9 +1377,10 @@ def _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, ti
     # Both sides: one-sided slopes over PROBE along the kink's unit normal, each side on its own piece.
     force[tip] = -1
     g = np.zeros(kd)
+    base_info = np.empty((dk, dk))
+    base, base_loglik = evaluate(row_tip, tip_row, length, age, parent_of, x, y, point, False, g, base_info,
+                                 work_part, work_acc, force)
     info = np.empty((dk, dk))
-    base, _ = evaluate(row_tip, tip_row, length, age, parent_of, x, y, point, False, g, info, work_part, work_acc,
-                       force)
     normal = _kink_normal(point, x, tip)
     size = math.sqrt(np.sum(normal * normal))
     probe = np.empty(kd)
@@ -1398,6 +1394,7 @@ def _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, ti
         if not (side - base) / PROBE <= RISE:
             return False, value, used + 1
     theta[:] = point
+    _keep_point(last, base_info, base_loglik)
     return True, base, used + 1
 
 
@@ -1425,7 +1422,7 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
     if code == KINK_STALL:  # zigzagging across a kink: its maximum along the kink, else climb on
         tip, _, _ = _nearest_kinks(theta, x, dk)
         on_kink, value, used = _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, tip, lo,
-                                           hi, btol, work_part, work_acc)
+                                           hi, btol, work_part, work_acc, last)
         n_eval += used
         if on_kink:
             code = SETTLED
@@ -1437,7 +1434,7 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
         tip, kink_gap, _ = _nearest_kinks(theta, x, dk)
         if kink_gap < KINK_ON:  # stalled on that tip's kink
             on_kink, value, used = _climb_kink(row_tip, tip_row, length, age, parent_of, x, y, theta, value, tip,
-                                               lo, hi, btol, work_part, work_acc)
+                                               lo, hi, btol, work_part, work_acc, last)
             n_eval += used
             if on_kink:
                 code = SETTLED
@@ -1483,15 +1480,11 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
         n_eval += used
         if not ridge_value < value:
             return RIDGE_HIGHER, math.nan, math.nan, n_eval
-    info = np.empty((dk, dk))
-    if on_kink:  # theta moved onto the kink: evaluate it there
-        g = np.zeros(kd)
-        penalised, loglik = evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, False, g, info,
-                                     work_part, work_acc, force)
-    else:  # the climb's (or the ridge's) own evaluation at theta, the same operations
-        penalised = value
-        loglik = last[dk, 0]
-        info[:, :] = last[:dk]
+    # The fit's evaluation at theta is the last one kept there (by the climb, the climb along a kink or the
+    # ridge's base): the same operations as evaluating it again.
+    penalised = value
+    loglik = last[dk, 0]
+    info = last[:dk].copy()
     if not math.isfinite(penalised):
         return NOT_FINITE, math.nan, math.nan, n_eval
     inv = np.empty((dk, dk))
