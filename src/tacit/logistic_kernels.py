@@ -35,6 +35,8 @@ SETTLED, START_ON_RIDGE, AT_KINK, AT_WALL, NOT_CONVERGED, RIDGE_NOT_MAX, NOT_FIN
 # the climb stopped early because its maximum stays below the caller's target (``climb``'s ``target``).
 KINK_STALL = 8
 BELOW_TARGET = 9
+# Rows of an evaluation's scratch vectors (:func:`_new_state`).
+_SMALL = 8
 # A settled maximum keeps every tip at least this far (in mu) from its kink mu_i = p, but one tip on it when
 # that is a maximum along the kink with both sides falling (:func:`_climb_kink`).
 KINK_MARGIN = 1e-6
@@ -187,7 +189,14 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
     # One predictor (dk = 2) is the usual case: its passes are compiled with the sizes and the wish for a
     # gradient as constants, which the compiler needs to keep the per-node blocks in registers (with them
     # only known at run time, the three-point pass took 3-8 times as long).
-    state = _new_state(x.shape[0], age.shape[0], x.shape[1])
+    return _evaluate_in(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, grad, info, work_part,
+                        work_acc, force, _new_state(x.shape[0], age.shape[0], x.shape[1]))
+
+
+@njit(cache=True, error_model="numpy")
+def _evaluate_in(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, grad, info, work_part, work_acc,
+                 force, state):
+    """:func:`evaluate` with the caller's ``state`` (:func:`_new_state`) for its scratch."""
     if x.shape[1] == 2:
         if want_grad:
             return _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, True, False, grad, info,
@@ -201,13 +210,18 @@ def evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, g
 @njit(cache=True, inline="always")
 def _new_state(n, rows, dk):
     """What an evaluation leaves for the pass back down besides its work arrays: ``mu``, the branch of each
-    tip, ``h`` and ``e2`` per node, the root block before its edge, ``I^-1``, and ``(p, alpha, total)``.
+    tip, ``h`` and ``e2`` per node, the root block before its edge, ``I^-1``, and ``(p, alpha, total)``;
+    then scratch that evaluations take instead of allocating their own (about 20 small arrays each before,
+    some 5 % of a fit's time): ``(3, n)`` for the linear predictor's exponentials, a ``(dk, dk)`` matrix and
+    a Cholesky factor, ``_SMALL`` vectors of ``dk + 1``, and the packed index (:func:`_packed_index`).
 
     Inlined, like :func:`_workspace`: a compiled function that returns arrays is not called as a separate
     function from other cached ones (see :func:`workspace`)."""
     d = dk + 1
+    ia, ib = _packed_index(d)
     return (np.empty(n), np.empty(n, dtype=np.bool_), np.empty(rows), np.empty(rows), np.empty(d * (d + 1) // 2),
-            np.empty((dk, dk)), np.empty(3))
+            np.empty((dk, dk)), np.empty(3), np.empty((3, n)), np.empty((dk, dk)), np.empty((dk, dk)),
+            np.empty((_SMALL, d)), ia, ib)
 
 
 @njit(cache=True, error_model="numpy")
@@ -225,16 +239,13 @@ def evaluate_kept(row_tip, tip_row, length, age, parent_of, x, y, theta, info, w
 def gradient_kept(row_tip, tip_row, length, age, parent_of, x, y, grad, work_part, work_acc, state):
     """The gradient at the point of the last :func:`evaluate_kept` (which returned a finite value), equal to
     :func:`evaluate`'s there (the same operations)."""
-    mu, below, h, e2, root_before, inv, scal = state
+    mu, below, h, e2, root_before, inv, scal, _, _, _, small, ia, ib = state
     if x.shape[1] == 2:
-        ia, ib = _packed_index(3)
         _gradient(row_tip, tip_row, length, age, parent_of, x, y, mu, below, scal[0], scal[1], h, e2, work_part,
-                  work_acc, root_before, inv, scal[2], grad, 2, ia, ib)
+                  work_acc, root_before, inv, scal[2], grad, 2, ia, ib, small)
     else:
-        dk = x.shape[1]
-        ia, ib = _packed_index(dk + 1)
         _gradient(row_tip, tip_row, length, age, parent_of, x, y, mu, below, scal[0], scal[1], h, e2, work_part,
-                  work_acc, root_before, inv, scal[2], grad, dk, ia, ib)
+                  work_acc, root_before, inv, scal[2], grad, x.shape[1], ia, ib, small)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -250,9 +261,9 @@ def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, 
     rows = age.shape[0]
     root = rows - 1
     keep = keep or want_grad
-    mu, below, h, e2, root_before, inv, scal = state
+    mu, below, h, e2, root_before, inv, scal, tmp, _, lower, small, ia, ib = state
     alpha = math.exp(-theta[dk])
-    p = _fitted(theta, x, mu)
+    p = _fitted_into(theta, x, mu, tmp)
     q = 1.0 - p
     if not (p > 0.0 and q > 0.0):
         return -math.inf, -math.inf
@@ -272,7 +283,8 @@ def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, 
         else:
             part[r, 0, 0] = y[i] - sign * (1.0 - mu[i]) / q
             part[r, 1, 0] = y[i]
-    no_direction = np.zeros(1)
+    no_direction = small[0, :1]
+    no_direction[0] = 0.0
     total, logscale = _prune(part, parent_of, length, h, alpha, p, q, no_direction, 1, 0, keep)
     if not total > 0.0:
         return -math.inf, -math.inf
@@ -282,12 +294,11 @@ def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, 
     scal[2] = total
 
     # ---- Firth penalty log det(I) / 2 by the three-point pass on the transformed tree
-    ia, ib = _packed_index(d)
     acc = work_acc
     _clear_internal(acc, row_tip, 1)
     root_ratio = math.sqrt(q / p)
     inv_root_ratio = 1.0 / root_ratio
-    vec = np.empty(d)
+    vec = small[1]
     for i in range(n):
         r = tip_row[i]
         pr = parent_of[r]
@@ -308,9 +319,10 @@ def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, 
             acc[r, 0, 0] = inv_tl
             acc[r, 0, 1] = f
             acc[r, 0, 2] = inv_m
-    _internal_branches(acc, row_tip, parent_of, age, e2, alpha, no_direction, 1, d, ia, ib, root_before)
+    _internal_branches(acc, row_tip, parent_of, age, e2, alpha, no_direction, 1, d, ia, ib, root_before, small[2],
+                       small[3])
     _root_information(acc, root, d, info)
-    logdet = _inverse_pd(info, inv) if keep else _logdet_pd(info)
+    logdet = _inverse_pd_into(info, inv, lower, small[2], small[3]) if keep else _cholesky(info, lower)
     if not math.isfinite(logdet):
         return -math.inf, loglik
     value = loglik + 0.5 * logdet
@@ -318,20 +330,21 @@ def _evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, want_grad, 
         return -math.inf, loglik
     if want_grad:
         _gradient(row_tip, tip_row, length, age, parent_of, x, y, mu, below, p, alpha, h, e2, part, acc,
-                  root_before, inv, total, grad, dk, ia, ib)
+                  root_before, inv, total, grad, dk, ia, ib, small)
     return value, loglik
 
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _gradient(row_tip, tip_row, length, age, parent_of, x, y, mu, below, p, alpha, h, e2, part, acc, root_before,
-              inv, total, grad, dk, ia, ib):
+              inv, total, grad, dk, ia, ib, small):
     """Fill ``grad`` (``dk + 1``) with the gradient of the penalised log-likelihood by reverse mode: the
     adjoints of the chain's partials and of the three-point blocks, from the root back to the tips.
 
     Needs what the passes up left: for every node of the chain its partials (column 0), the product of the
     messages its parent had before its own (column 1), its message (column 2) and the inverse of its scale
     (``[r, 0, 3]``); for every internal block its value (``acc[r, 0]``), the root's before its edge
-    (``root_before``), and for every tip ``1 / t``, ``f`` and ``1 / m`` in ``acc[r, 0, :3]``."""
+    (``root_before``), and for every tip ``1 / t``, ``f`` and ``1 / m`` in ``acc[r, 0, :3]``. ``small``: scratch
+    (:func:`_new_state`)."""
     n = x.shape[0]
     d = dk + 1
     rows = age.shape[0]
@@ -339,7 +352,7 @@ def _gradient(row_tip, tip_row, length, age, parent_of, x, y, mu, below, p, alph
     q = 1.0 - p
     nt = ia.shape[0]
     dlam = 0.0  # d / d log(1/alpha)
-    cbar = np.empty(d)
+    cbar = small[4]
 
     # ---- Firth: the adjoint of each internal block (d penalty / d block) in acc[r, 1], root first
     for t in range(nt):
@@ -388,7 +401,8 @@ def _gradient(row_tip, tip_row, length, age, parent_of, x, y, mu, below, p, alph
     dm_dp_above = root_ratio / (2.0 * q * q)
     for k in range(dk):
         grad[k] = 0.0
-    dp_coef = np.zeros(dk)  # d p / d beta
+    dp_coef = small[5, :dk]  # d p / d beta
+    dp_coef[:] = 0.0
     for i in range(n):
         r = tip_row[i]
         pr = parent_of[r]
@@ -504,15 +518,25 @@ def evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, 
     ``log det I = dk log(p q) + log det G(alpha)``: the Firth pass needs only the derivative along alpha, and
     the chain's tips none. Equal to :func:`evaluate` there (tested), for about half its cost.
     """
+    return _evaluate_ridge_in(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, work_part, work_acc,
+                              _new_state(x.shape[0], age.shape[0], x.shape[1]))
+
+
+@njit(cache=True, error_model="numpy")
+def _evaluate_ridge_in(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, work_part, work_acc, state):
+    """:func:`evaluate_ridge` with the caller's ``state`` (:func:`_new_state`) for its scratch."""
     if x.shape[1] == 2:  # constant sizes for the usual case, as evaluate
-        return _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, work_part, work_acc, 2)
+        return _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, work_part, work_acc, 2,
+                               state)
     return _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, work_part, work_acc,
-                           x.shape[1])
+                           x.shape[1], state)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, work_part, work_acc, dk):
-    """:func:`evaluate_ridge` with ``dk`` given (a compile-time constant in the usual case)."""
+def _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad, work_part, work_acc, dk, state):
+    """:func:`evaluate_ridge` with ``dk`` given (a compile-time constant in the usual case); ``state`` is only
+    scratch here."""
+    _, _, h, e2, root_before, inv, _, _, g, lower, small, ia, ib = state
     n = x.shape[0]
     rows = age.shape[0]
     root = rows - 1
@@ -524,7 +548,7 @@ def _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad,
     if not (p > 0.0 and q > 0.0):
         return -math.inf
     dp0 = p * q  # d p / d intercept
-    h, e2 = _node_decay(age, alpha)
+    _node_decay_into(age, alpha, h, e2)
 
     # ---- the chain: columns 0 value, 1 d / d intercept, 2 d / d log(1/alpha)
     part = work_part
@@ -533,8 +557,9 @@ def _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad,
         r = tip_row[i]
         part[r, 0, 0] = 1.0 - y[i]
         part[r, 1, 0] = y[i]
-    dp = np.zeros(2)
+    dp = small[0, :2]
     dp[0] = dp0
+    dp[1] = 0.0
     total, logscale = _prune(part, parent_of, length, h, alpha, p, q, dp, 3, 1, False)
     if not total > 0.0:
         return -math.inf
@@ -544,12 +569,11 @@ def _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad,
 
     # ---- G(alpha) by the three-point pass, its derivative along log(1/alpha) only
     d = dk + 1
-    ia, ib = _packed_index(d)
     acc = work_acc
     _clear_internal(acc, row_tip, 2)
-    vec = np.empty(d)
-    rate = np.empty(1)
-    tau = np.empty(1)
+    vec = small[1]
+    rate = small[2, :1]
+    tau = small[3, :1]
     vec[0] = 1.0
     for i in range(n):
         r = tip_row[i]
@@ -563,11 +587,11 @@ def _evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, grad,
         rate[0] = alpha * age[r]
         tau[0] = 2.0 * alpha * (age[r] * e2[r] - age[pr] * e2[pr]) * inv_tl
         _tip_block(acc, pr, vec, rate, tau, inv_tl, 1, d)
-    _internal_branches(acc, row_tip, parent_of, age, e2, alpha, np.zeros(1), 2, d, ia, ib, np.empty(ia.shape[0]))
-    g = np.empty((dk, dk))
+    dt = small[4, :1]
+    dt[0] = 0.0
+    _internal_branches(acc, row_tip, parent_of, age, e2, alpha, dt, 2, d, ia, ib, root_before, small[5], small[6])
     _root_information(acc, root, d, g)
-    inv = np.empty((dk, dk))
-    logdet = _inverse_pd(g, inv)
+    logdet = _inverse_pd_into(g, inv, lower, small[5], small[6])
     if not math.isfinite(logdet):
         return -math.inf
     grad[dk] += 0.5 * _trace(inv, acc, root, 1, ia, ib)
@@ -621,15 +645,13 @@ def _clear_internal(acc, row_tip, ncol):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _internal_branches(acc, row_tip, parent_of, age, e2, alpha, dt, ncol, d, ia, ib, root_before):
+def _internal_branches(acc, row_tip, parent_of, age, e2, alpha, dt, ncol, d, ia, ib, root_before, col, dcol):
     """The three-point pass above the tips: each internal node's block through its branch into its parent's,
     then the root edge in place (the root's block before it is copied to ``root_before``). Only
-    ``log(1/alpha)`` (the last entry of ``dt``) moves a branch."""
+    ``log(1/alpha)`` (the last entry of ``dt``) moves a branch. ``col`` and ``dcol`` ``(d,)``: scratch."""
     rows = age.shape[0]
     root = rows - 1
     lam = dt.shape[0] - 1
-    col = np.empty(d)
-    dcol = np.empty(d)
     for r in range(rows - 1):
         pr = parent_of[r]
         if row_tip[r] >= 0:  # a tip's block, its branch included, is already in its parent's
@@ -667,20 +689,10 @@ def _trace(inv, acc, root, c, ia, ib):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _node_decay(age, alpha):
-    """One exponential per node (:func:`exp_scaled`): ``h = exp(-alpha age)`` and ``h^2``. The transformed
-    tree uses ``exp(-2 alpha age) = h^2`` and the chain ``exp(-alpha t) = h_child / h_parent`` (a branch's
-    length is the difference of the ages)."""
-    rows = age.shape[0]
-    h = np.empty(rows)
-    e2 = np.empty(rows)
-    _node_decay_into(age, alpha, h, e2)
-    return h, e2
-
-
-@njit(cache=True, inline="always", error_model="numpy")
 def _node_decay_into(age, alpha, h, e2):
-    """:func:`_node_decay` into given arrays."""
+    """One exponential per node (:func:`exp_scaled`) into ``h = exp(-alpha age)`` and ``e2 = h^2``. The
+    transformed tree uses ``exp(-2 alpha age) = h^2`` and the chain ``exp(-alpha t) = h_child / h_parent`` (a
+    branch's length is the difference of the ages)."""
     exp_scaled(-alpha, age, h, e2)
     for r in range(age.shape[0]):
         e2[r] = h[r] * h[r]
@@ -890,12 +902,6 @@ def _cholesky(m, lower) -> float:
 
 
 @njit(cache=True, error_model="numpy")
-def _logdet_pd(m) -> float:
-    """``log det(m)`` by Cholesky, NaN when ``m`` is not positive definite (numba's cholesky raises)."""
-    return _cholesky(m, np.empty(m.shape))
-
-
-@njit(cache=True, error_model="numpy")
 def _solve_cholesky(lower, b, out) -> None:
     """``out = m^-1 b`` from the Cholesky factor ``lower`` of ``m`` (forward, then back substitution)."""
     n = lower.shape[0]
@@ -917,14 +923,18 @@ def _inverse_pd(m, inv) -> float:
     positive definite). Used instead of ``np.linalg.inv``, which raises on matrices singular to machine
     precision (predictors on extreme scales) and has no place in a parallel loop."""
     n = m.shape[0]
-    lower = np.empty((n, n))
+    return _inverse_pd_into(m, inv, np.empty((n, n)), np.empty(n), np.empty(n))
+
+
+@njit(cache=True, error_model="numpy")
+def _inverse_pd_into(m, inv, lower, unit, col) -> float:
+    """:func:`_inverse_pd` with scratch: ``lower`` ``(n, n)``, ``unit`` and ``col`` at least ``(n,)``."""
+    n = m.shape[0]
     logdet = _cholesky(m, lower)
     if not math.isfinite(logdet):
         return logdet
-    unit = np.zeros(n)
-    col = np.empty(n)
     for j in range(n):
-        unit[:] = 0.0
+        unit[:n] = 0.0
         unit[j] = 1.0
         _solve_cholesky(lower, unit, col)
         for i in range(n):
@@ -1033,24 +1043,36 @@ def _beyond_wall(theta, x, dk, btol):
 @njit(cache=True, error_model="numpy")
 def _fitted(theta, x, mu):
     """Fill ``mu = expit(x beta)`` (``beta`` the first columns of ``theta``); returns ``p = mean(mu)``."""
+    return _fitted_into(theta, x, mu, np.empty((3, x.shape[0])))
+
+
+@njit(cache=True, error_model="numpy")
+def _fitted_into(theta, x, mu, tmp):
+    """:func:`_fitted` with scratch ``tmp`` ``(3, n)``."""
     n, dk = x.shape
-    eta = np.empty(n)
+    eta = tmp[0]
     for i in range(n):
         e = 0.0
         for j in range(dk):
             e += x[i, j] * theta[j]
         eta[i] = e
-    return _expit_into(eta, mu) / n
+    return _expit_with(eta, mu, tmp[1], tmp[2]) / n
 
 
 @njit(cache=True, error_model="numpy")
 def _expit_into(eta, mu):
     """``mu = expit(eta)`` for arrays (as :func:`_expit`, by :func:`exp_scaled`); returns the sum of ``mu``."""
     n = eta.shape[0]
-    size = np.empty(n)
+    return _expit_with(eta, mu, np.empty(n), np.empty(n))
+
+
+@njit(cache=True, error_model="numpy")
+def _expit_with(eta, mu, size, work):
+    """:func:`_expit_into` with scratch ``size`` and ``work`` (the length of ``eta``)."""
+    n = eta.shape[0]
     for i in range(n):
         size[i] = abs(eta[i])
-    exp_scaled(-1.0, size, mu, np.empty(n))  # exp(-|eta|) in (0, 1]
+    exp_scaled(-1.0, size, mu, work)  # exp(-|eta|) in (0, 1]
     total = 0.0
     for i in range(n):
         e = mu[i]
@@ -1171,13 +1193,15 @@ def _projected_gradient(g, theta, free, lo, hi):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _value_gradient(row_tip, tip_row, length, age, parent_of, x, y, theta, g, info, work_part, work_acc, force,
-                    on_ridge):
+                    on_ridge, state):
     """Penalised log-likelihood and gradient: by :func:`evaluate_ridge` when every slope is held at 0 (the
     branch ``force`` plays no part there: every tip sits on its kink), else by :func:`evaluate`. Returns
     ``(penalised, loglik)``; ``loglik`` (and ``info``) only off the ridge, else NaN (and untouched)."""
     if on_ridge:
-        return evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, theta, g, work_part, work_acc), math.nan
-    return evaluate(row_tip, tip_row, length, age, parent_of, x, y, theta, True, g, info, work_part, work_acc, force)
+        return _evaluate_ridge_in(row_tip, tip_row, length, age, parent_of, x, y, theta, g, work_part, work_acc,
+                                  state), math.nan
+    return _evaluate_in(row_tip, tip_row, length, age, parent_of, x, y, theta, True, g, info, work_part, work_acc,
+                        force, state)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -1219,7 +1243,7 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
     trial = np.empty(kd)
     state = _new_state(x.shape[0], age.shape[0], dk)
     value, loglik = _value_gradient(row_tip, tip_row, length, age, parent_of, x, y, theta, g, info, work_part,
-                                    work_acc, force, on_ridge)
+                                    work_acc, force, on_ridge, state)
     _keep_point(last, info, loglik)
     n_eval = 1
     if not math.isfinite(value):
@@ -1235,6 +1259,8 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
         h[:, :] = np.eye(kd) / max(math.sqrt(gnorm), 1e-300)
     wall_hits = 0
     direction = np.zeros(kd)
+    s = np.empty(kd)  # the step taken
+    yv = np.empty(kd)  # the change of the gradient of -F, the function minimised
     streak = 0
     streak_tip = -1
     agree = 0  # points in a row where the estimate says the target is out of reach (and was right before)
@@ -1283,8 +1309,8 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
                 step *= 0.5
                 continue
             if on_ridge:
-                new_value = evaluate_ridge(row_tip, tip_row, length, age, parent_of, x, y, trial, g_new, work_part,
-                                           work_acc)
+                new_value = _evaluate_ridge_in(row_tip, tip_row, length, age, parent_of, x, y, trial, g_new,
+                                               work_part, work_acc, state)
                 loglik = math.nan
             else:  # the value first: the gradient only if the step is taken
                 new_value, loglik = evaluate_kept(row_tip, tip_row, length, age, parent_of, x, y, trial, info,
@@ -1308,8 +1334,9 @@ def climb(row_tip, tip_row, length, age, parent_of, x, y, theta, free, lo, hi, b
         predicted = step * slope - 0.5 * step * step * slope  # the estimate's quadratic model along direction
         last_ratio = (new_value - value) / predicted if predicted > 0.0 else math.nan
         last_step = step
-        s = trial - theta
-        yv = g - g_new  # the change of the gradient of -F, the function minimised
+        for a in range(kd):
+            s[a] = trial[a] - theta[a]
+            yv[a] = g[a] - g_new[a]
         for a in range(kd):
             if not free[a] or (a == dk and lam_fixed):
                 # Fixed coordinates carry no curvature information; nor does log(1/alpha) held at its bound
@@ -1364,6 +1391,45 @@ def _ridge_start(theta, btol):
     ridge[0] = min(max(theta[0], -btol), btol)
     ridge[-1] = theta[-1]
     return ridge
+
+
+@njit(cache=True, error_model="numpy")
+def _below_on_ridge(theta, h, btol, lo, hi):
+    """Where the climb's quadratic model at an interior point ``theta`` puts the top of the ridge slopes = 0,
+    and its curvature estimate there: with ``h`` the model's inverse curvature, the point that maximises the
+    model with the slopes ``s`` held at 0 is ``theta_f - h_fs h_ss^-1 theta_s`` for the free coordinates
+    ``f`` (intercept, ``log(1/alpha)``; kept within ``btol`` and ``[lo, hi]``), and the estimate along them is
+    ``h_ff - h_fs h_ss^-1 h_sf``. Returns ``(point, estimate)`` (``_ridge_start`` and ``h`` itself where
+    ``h_ss`` is not positive definite). The ridge's climb starts from there rather than from below ``theta``:
+    on Brownian responses it then takes 0.6 (241 species) to 1.2 (38) fewer evaluations."""
+    kd = len(theta)
+    dk = kd - 1
+    m = dk - 1
+    point = _ridge_start(theta, btol)
+    estimate = h.copy()
+    hss = np.empty((m, m))
+    for a in range(m):
+        for b in range(m):
+            hss[a, b] = h[1 + a, 1 + b]
+    inv = np.empty((m, m))
+    if not math.isfinite(_inverse_pd(hss, inv)):
+        return point, estimate
+    free = (0, dk)
+    for f in free:
+        shift = 0.0
+        for a in range(m):
+            for b in range(m):
+                shift += h[f, 1 + a] * inv[a, b] * theta[1 + b]
+        point[f] = theta[f] - shift
+        for g in free:
+            v = h[f, g]
+            for a in range(m):
+                for b in range(m):
+                    v -= h[f, 1 + a] * inv[a, b] * h[1 + b, g]
+            estimate[f, g] = v
+    point[0] = min(max(point[0], -btol), btol)
+    point[dk] = min(max(point[dk], lo), hi)
+    return point, estimate
 
 
 @njit(cache=True, error_model="numpy")
@@ -1513,9 +1579,9 @@ def fit_one(row_tip, tip_row, length, age, parent_of, x, y, lo, hi, lam0, btol, 
         return AT_WALL, math.nan, math.nan, n_eval
     else:
         # Only whether the ridge's maximum reaches this one matters: its climb may stop once it cannot.
-        ridge = _ridge_start(theta, btol)
+        ridge, h_ridge = _below_on_ridge(theta, h, btol, lo, hi)
         _, ridge_value, used = _climb_ridge(row_tip, tip_row, length, age, parent_of, x, y, ridge, lo, hi, btol,
-                                            work_part, work_acc, force, h, value)
+                                            work_part, work_acc, force, h_ridge, value)
         n_eval += used
         if not ridge_value < value:
             return RIDGE_HIGHER, math.nan, math.nan, n_eval
