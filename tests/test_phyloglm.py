@@ -533,6 +533,17 @@ def _kink_case():
     return geom, xs, ys, pairs, theta, value, code, on_kink, se
 
 
+def _climb_arguments(geom):
+    """What the compiled climbs of one-predictor fits on ``geom`` take besides the data, as fit_pairs sets it:
+    the tree's arrays, the start and bounds of log(1/alpha), btol and a workspace."""
+    from tacit import logistic_kernels as lk
+    from tacit.phyloglm import _kernel_tree
+
+    tree_args = _kernel_tree(geom)
+    centre = math.log(geom.tmax)
+    return tree_args, centre, centre - 4.0, centre + 4.0, 10.0, lk.workspace(len(tree_args[3]), 2)
+
+
 def test_compiled_climb_settles_maxima_on_a_tips_kink():
     """Where the maximum lies on one tip's kink mu_i = p, the climb stalls there, zigzagging across it. The
     compiled path then climbs along that kink (the intercept set to keep the tip on it) and settles the fit
@@ -563,14 +574,10 @@ def test_climb_turns_to_the_kink_once_it_zigzags_and_reaches_the_same_maximum():
     from the stalled full climb (value to 1e-9 relative, coefficient to 1e-4 of max(|coef|, SE), as the kink
     test compares with the exact path)."""
     from tacit import logistic_kernels as lk
-    from tacit.phyloglm import _kernel_tree
 
     geom, xs, ys, pairs, theta, value, code, on_kink, se = _kink_case()
-    tree_args = _kernel_tree(geom)
+    tree_args, centre, lo, hi, btol, work = _climb_arguments(geom)
     n = xs.shape[1]
-    centre = math.log(geom.tmax)
-    lo, hi, btol = centre - 4.0, centre + 4.0, 10.0
-    work = lk.workspace(len(tree_args[3]), 2)
     fired = compared = saved = 0
     for t in on_kink:
         x = np.column_stack([np.ones(n), xs[pairs[t, 0]]])
@@ -608,14 +615,10 @@ def test_ridge_check_stops_once_the_ridge_is_out_of_reach_with_the_same_decision
     maximum, the decision (ridge lower or not) is the full climb's for every fit, and the check saves
     evaluations."""
     from tacit import logistic_kernels as lk
-    from tacit.phyloglm import _kernel_tree
 
     geom, xs, ys, pairs, _, _, code, _, _ = _kink_case()
-    tree_args = _kernel_tree(geom)
+    tree_args, centre, lo, hi, btol, work = _climb_arguments(geom)
     n = xs.shape[1]
-    centre = math.log(geom.tmax)
-    lo, hi, btol = centre - 4.0, centre + 4.0, 10.0
-    work = lk.workspace(len(tree_args[3]), 2)
     checked = stopped = saved = higher = 0
     for t in np.flatnonzero((code == lk.SETTLED) | (code == lk.RIDGE_HIGHER)):
         x = np.column_stack([np.ones(n), xs[pairs[t, 0]]])

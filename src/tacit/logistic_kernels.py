@@ -212,7 +212,7 @@ def _new_state(n, rows, dk):
     """What an evaluation leaves for the pass back down besides its work arrays: ``mu``, the branch of each
     tip, ``h`` and ``e2`` per node, the root block before its edge, ``I^-1``, and ``(p, alpha, total)``;
     then scratch that evaluations take instead of allocating their own (about 20 small arrays each before,
-    some 5 % of a fit's time): ``(3, n)`` for the linear predictor's exponentials, a ``(dk, dk)`` matrix and
+    2-5 % of a fit's time): ``(3, n)`` for the linear predictor's exponentials, a ``(dk, dk)`` matrix and
     a Cholesky factor, ``_SMALL`` vectors of ``dk + 1``, and the packed index (:func:`_packed_index`).
 
     Inlined, like :func:`_workspace`: a compiled function that returns arrays is not called as a separate
