@@ -691,7 +691,7 @@ def _trace(inv, acc, root, c, ia, ib):
 @njit(cache=True, inline="always", error_model="numpy")
 def _node_decay_into(age, alpha, h, e2):
     """One exponential per node (:func:`exp_scaled`) into ``h = exp(-alpha age)`` and ``e2 = h^2``. The
-    transformed tree uses ``exp(-2 alpha age) = h^2`` and the chain ``exp(-alpha t) = h_child / h_parent`` (a
+    transformed tree uses ``exp(-2 alpha age) = h^2`` and the chain ``exp(-alpha t) = h_parent / h_child`` (a
     branch's length is the difference of the ages)."""
     exp_scaled(-alpha, age, h, e2)
     for r in range(age.shape[0]):
@@ -950,30 +950,20 @@ def glm_start(x, y, btol):
     n, dk = x.shape
     mu = np.empty(n)
     eta = np.empty(n)
+    size = np.empty(n)
+    work = np.empty(n)
+    at_zero = math.log(0.25 / (1.0 - 0.25))  # glm's mustart (y + 0.5) / 2 for y = 0 and 1: one logarithm each
+    at_one = math.log(0.75 / (1.0 - 0.75))
     for i in range(n):
         mu[i] = (y[i] + 0.5) / 2.0
-        eta[i] = math.log(mu[i] / (1.0 - mu[i]))
+        eta[i] = at_zero if y[i] == 0.0 else at_one if y[i] == 1.0 else math.log(mu[i] / (1.0 - mu[i]))
     beta = np.zeros(dk)
     dev_old = _deviance(y, mu)
+    xtwx = np.empty((dk, dk))
+    xtwz = np.empty(dk)
+    lower = np.empty((dk, dk))
     for _ in range(25):
-        xtwx = np.zeros((dk, dk))
-        xtwz = np.zeros(dk)
-        bad = False
-        for i in range(n):
-            w = mu[i] * (1.0 - mu[i])
-            if not w > 0.0:
-                bad = True
-                break
-            z = eta[i] + (y[i] - mu[i]) / w
-            for a in range(dk):
-                xw = x[i, a] * w
-                xtwz[a] += xw * z
-                for b in range(a, dk):
-                    xtwx[a, b] += xw * x[i, b]
-        for a in range(dk):
-            for b in range(a):
-                xtwx[a, b] = xtwx[b, a]
-        lower = np.empty((dk, dk))
+        bad = _weighted_sums(x, y, mu, eta, xtwx, xtwz)
         if bad or not math.isfinite(_cholesky(xtwx, lower)):
             break
         _solve_cholesky(lower, xtwz, beta)
@@ -982,7 +972,7 @@ def glm_start(x, y, btol):
             for a in range(dk):
                 e += x[i, a] * beta[a]
             eta[i] = e
-        _expit_into(eta, mu)
+        _expit_with(eta, mu, size, work)
         dev = _deviance(y, mu)
         if abs(dev - dev_old) / (abs(dev) + 0.1) < 1e-8:
             break
@@ -999,14 +989,79 @@ def glm_start(x, y, btol):
 
 
 @njit(cache=True, error_model="numpy")
+def _weighted_sums(x, y, mu, eta, xtwx, xtwz):
+    """One IRLS step's ``X' W X`` and ``X' W z`` (``w = mu (1 - mu)``, ``z = eta + (y - mu) / w``) into
+    ``xtwx`` and ``xtwz``; True where a weight is 0 (the step is not taken). One predictor (two columns) is
+    written out with its sums in registers, in the same order of operations as the general loop."""
+    n, dk = x.shape
+    if dk == 2:
+        s00 = 0.0
+        s01 = 0.0
+        s11 = 0.0
+        z0 = 0.0
+        z1 = 0.0
+        for i in range(n):
+            w = mu[i] * (1.0 - mu[i])
+            if not w > 0.0:
+                return True
+            z = eta[i] + (y[i] - mu[i]) / w
+            xw = x[i, 0] * w
+            z0 += xw * z
+            s00 += xw * x[i, 0]
+            s01 += xw * x[i, 1]
+            xw = x[i, 1] * w
+            z1 += xw * z
+            s11 += xw * x[i, 1]
+        xtwx[0, 0] = s00
+        xtwx[0, 1] = s01
+        xtwx[1, 0] = s01
+        xtwx[1, 1] = s11
+        xtwz[0] = z0
+        xtwz[1] = z1
+        return False
+    xtwx[:, :] = 0.0
+    xtwz[:] = 0.0
+    for i in range(n):
+        w = mu[i] * (1.0 - mu[i])
+        if not w > 0.0:
+            return True
+        z = eta[i] + (y[i] - mu[i]) / w
+        for a in range(dk):
+            xw = x[i, a] * w
+            xtwz[a] += xw * z
+            for b in range(a, dk):
+                xtwx[a, b] += xw * x[i, b]
+    for a in range(dk):
+        for b in range(a):
+            xtwx[a, b] = xtwx[b, a]
+    return False
+
+
+# run * factor >= 1e-280 * 1e-20 = 1e-300, within the normal range of doubles (2.2e-308)
+_RUN_FLOOR = 1e-280
+_FACTOR_FLOOR = 1e-20
+
+
+@njit(cache=True, error_model="numpy")
 def _deviance(y, mu):
+    """The binomial deviance ``-2 sum log(m_i)`` (``m_i`` the probability of ``y_i``), with one logarithm per
+    run of factors whose product stays above ``_RUN_FLOOR`` rather than one per species (the logarithms were
+    most of :func:`glm_start`'s time); a factor below ``_FACTOR_FLOOR`` takes its own, so that no product
+    leaves the normal range."""
     out = 0.0
+    run = 1.0
     for i in range(len(y)):
         m = mu[i] if y[i] == 1.0 else 1.0 - mu[i]
         if not m > 0.0:
             return math.inf
-        out -= 2.0 * math.log(m)
-    return out
+        if m < _FACTOR_FLOOR:
+            out -= 2.0 * math.log(m)
+            continue
+        run *= m
+        if run < _RUN_FLOOR:
+            out -= 2.0 * math.log(run)
+            run = 1.0
+    return out - 2.0 * math.log(run)
 
 
 @njit(cache=True, error_model="numpy")
@@ -1060,15 +1115,9 @@ def _fitted_into(theta, x, mu, tmp):
 
 
 @njit(cache=True, error_model="numpy")
-def _expit_into(eta, mu):
-    """``mu = expit(eta)`` for arrays (as :func:`_expit`, by :func:`exp_scaled`); returns the sum of ``mu``."""
-    n = eta.shape[0]
-    return _expit_with(eta, mu, np.empty(n), np.empty(n))
-
-
-@njit(cache=True, error_model="numpy")
 def _expit_with(eta, mu, size, work):
-    """:func:`_expit_into` with scratch ``size`` and ``work`` (the length of ``eta``)."""
+    """``mu = expit(eta)`` for arrays (as :func:`_expit`, by :func:`exp_scaled`); returns the sum of ``mu``.
+    ``size`` and ``work`` (the length of ``eta``) are scratch."""
     n = eta.shape[0]
     for i in range(n):
         size[i] = abs(eta[i])
