@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from tacit.association import AssociationSettings, associate
+from tacit.errors import InputError
 from tacit.permulation import PermulationSource, assign_by_order, assign_by_rank, round_targets
 from tacit.tables import PredictionMatrix
 from tacit.tree import Tree, read_tree, simulate_bm
@@ -65,6 +66,37 @@ def test_same_seed_same_table_whatever_the_chunking():
     joined = pd.concat(halves, ignore_index=True)
     cols = ["ocr", "coef", "pvalue", "perm_pvalue", "perm_trials"]
     pd.testing.assert_frame_equal(whole[cols], joined[cols])
+
+
+@pytest.mark.parametrize("trait_type", ["continuous", "binary"])
+def test_unknown_trait_values_are_dropped_like_missing_species(trait_type):
+    # pandas reads NA (and empty cells) as NaN: through the Python API such species must be left out, as the
+    # command line's phenotype reader leaves them out, not fitted with a NaN response.
+    tree = Tree.from_newick("(((A:1,B:1):1,(C:1,D:2):0.5):1,(((E:1,F:1):2,(G:1,H:1):1):1,(I:1,(J:1,K:0.5):1):2):0.5);")
+    matrix, trait = _null_case(tree, 12, 4)
+    if trait_type == "binary":
+        trait = (trait > trait.median()).astype(float)
+    settings = AssociationSettings(trait_type=trait_type, permulations=20, max_permulations=20, seed=3)
+    unknown = ["C", "H"]
+    with_nan = trait.copy()
+    with_nan[unknown] = np.nan
+    cols = ["ocr", "n_species", "coef", "pvalue", "perm_pvalue", "perm_trials", "status"]
+    expected = associate(matrix, tree, trait.drop(unknown), settings)[cols]
+    assert expected["n_species"].max() <= len(tree.tip_names) - len(unknown)
+    assert expected["status"].isin(["ok", "alpha_at_bound"]).sum() >= 6  # the comparison covers fitted OCRs
+    pd.testing.assert_frame_equal(associate(matrix, tree, with_nan, settings)[cols], expected)
+
+
+def test_bad_trait_values_through_the_api_name_the_species():
+    tree = Tree.from_newick("(((A:1,B:1):1,(C:1,D:2):0.5):1,((E:1,F:1):2,(G:1,H:1):1):1);")
+    matrix, trait = _null_case(tree, 3, 5)
+    binary = pd.Series([0, 1, 0, 1, 2, 0, 1, 0], index=tree.tip_names, dtype=float, name="social")
+    with pytest.raises(InputError, match=r"binary trait 'social' must be 0 or 1, found 2 for E"):
+        associate(matrix, tree, binary, AssociationSettings(trait_type="binary", permulations=0))
+    text = trait.astype(object)
+    text["B"] = "large"
+    with pytest.raises(InputError, match="must be numeric, found 'large' for B"):
+        associate(matrix, tree, text, AssociationSettings(permulations=0))
 
 
 def test_null_calibration_on_zoonomia_tree():

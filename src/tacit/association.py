@@ -151,8 +151,9 @@ def associate(matrix: PredictionMatrix | MatrixFile, tree: Tree, trait: pd.Serie
     """Fit every OCR, run adaptive permulations and add BH FDR.
 
     ``covariates`` (species x columns, optional) enter the model after activity (``trait ~ activity +
-    covariates``); species with an unknown covariate are dropped like those with an unknown trait. The
-    permulated variable stays the trait.
+    covariates``); species with an unknown covariate are dropped like those with an unknown trait (NaN in
+    ``trait``, or not in it). The permulated variable stays the trait. A binary trait must be 0 or 1 and any
+    trait numeric (:class:`InputError` naming a species otherwise).
 
     ``chunk = (k, n)`` fits only the k-th of n equal slices of the OCRs (rows ``k*m//n .. (k+1)*m//n``);
     species reconciliation and the coverage threshold still use the whole matrix, and permulation ``j`` is the
@@ -181,12 +182,30 @@ def associate(matrix: PredictionMatrix | MatrixFile, tree: Tree, trait: pd.Serie
         return _associate(matrix, tree, trait, settings, covariates, chunk, fdr, checkpoint)
 
 
+def _known_trait(trait: pd.Series, trait_type: str) -> pd.Series:
+    """The species whose trait is known: NaN (pandas' reading of ``NA`` or an empty cell) means unknown, as a
+    species missing from the series does (reconcile logs them). A binary trait must be 0 or 1."""
+    name = f"trait {trait.name!r}" if trait.name is not None else "the trait"
+    values = pd.to_numeric(trait, errors="coerce")
+    text = trait[values.isna() & trait.notna()]
+    if len(text):
+        raise InputError(f"{name} must be numeric, found {text.iloc[0]!r} for {text.index[0]}")
+    values = values[values.notna()]
+    if trait_type == "binary":
+        bad = values[~values.isin((0.0, 1.0))]
+        if len(bad):
+            more = f" (and {len(bad) - 1} more species)" if len(bad) > 1 else ""
+            raise InputError(f"binary {name} must be 0 or 1, found {float(bad.iloc[0]):g} for {bad.index[0]}{more}")
+    return values
+
+
 def _associate(matrix: PredictionMatrix | MatrixFile, tree: Tree, trait: pd.Series, settings: AssociationSettings,
                covariates: pd.DataFrame | None, chunk: tuple[int, int], fdr: bool,
                checkpoint: Checkpoint | None) -> pd.DataFrame:
     """:func:`associate`, with BLAS on one thread."""
     if settings.perm_test not in PERM_TESTS:
         raise ValueError(f"perm_test must be one of {PERM_TESTS}")
+    trait = _known_trait(trait, settings.trait_type)
     if covariates is not None and covariates.shape[1]:
         known = covariates.index[covariates.notna().all(axis=1)]
         unknown = sorted(set(trait.index) - set(known))
