@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from tacit.association import AssociationSettings, associate
-from tacit.binary import _Group, foreground_clades, foreground_draws, top_k_foreground
-from tacit.permulation import PermulationSource
+from tacit.binary import _Group, accept_all, foreground_clades, foreground_draws, top_k_foreground
+from tacit.permulation import BLOCK, PermulationSource
 from tacit.phyloglm import tree_geometry
 from tacit.tables import read_matrix, read_phenotypes
-from tacit.tree import Tree, read_tree
+from tacit.tree import Tree, read_tree, simulate_bm
 
 from conftest import shared_path
 
@@ -31,15 +31,18 @@ def test_top_k_foreground_takes_the_largest():
     assert top_k_foreground(sim, 2).T.tolist() == [[False, True, True, False], [True, False, True, False]]
 
 
-def test_compiled_draws_equal_top_k_and_clade_count():
+@pytest.mark.parametrize("arity", [2, 4])
+def test_compiled_draws_equal_top_k_and_clade_count(arity):
     """The compiled pass that examines a block of draws gives the foreground and clade count of the two numpy
-    functions above, on the tips an OCR has (a subtree of the analysis' tree)."""
+    functions above, on the tips an OCR has (a subtree of the analysis' tree), binary or with polytomies
+    (a node is a clade once every child is), up to every species in the foreground (the root counts)."""
     rng = np.random.default_rng(8)
-    tree = Tree.from_newick(_random_newick([f"s{i}" for i in range(60)], rng))
+    tree = Tree.from_newick(_random_newick([f"s{i}" for i in range(60)], rng, arity))
     source = PermulationSource(tree, seed=3)
     values, order = source.block(0)[:, :300], source.ranks(0)[:300]
-    for keep_share, k in ((1.0, 9), (0.7, 12), (0.5, 1), (0.8, 0), (0.6, 25)):
+    for keep_share, k in ((1.0, 9), (0.7, 12), (0.5, 1), (0.8, 0), (0.6, 25), (0.3, -1), (1.0, 45)):
         present = rng.random(tree.n_tips) < keep_share
+        k = int(present.sum()) if k < 0 else k
         sub = tree.keep_tips([s for s, keep in zip(tree.tip_names, present) if keep])
         geometry = tree_geometry(sub)
         local = np.where(present, np.cumsum(present) - 1, -1)
@@ -47,7 +50,10 @@ def test_compiled_draws_equal_top_k_and_clade_count():
         expected = top_k_foreground(values[present], k)
         assert np.array_equal(fg, expected.T)
         assert np.array_equal(clades, foreground_clades(sub, expected))
-        assert k < 2 or len(set(clades.tolist())) > 1  # the counts vary: the check is not vacuous
+        if k == present.sum():  # every species: every internal node, the root included
+            assert (clades == sub.n_nodes - sub.n_tips).all()
+        else:
+            assert k < 2 or len(set(clades.tolist())) > 1  # the counts vary: the check is not vacuous
 
 
 def test_binary_permulations_keep_foreground_count_and_clades_and_do_not_depend_on_rounds():
@@ -69,6 +75,48 @@ def test_binary_permulations_keep_foreground_count_and_clades_and_do_not_depend_
     for target in (10, 50, 200):  # adaptive rounds give the same sequence as one round
         rounds.accept_until(source, target, 100_000)
     assert np.array_equal(np.stack(rounds.accepted[:200], axis=1), fg)
+
+
+def test_species_sets_drawn_together_accept_what_each_accepts_alone_and_simulate_each_block_once(monkeypatch):
+    """accept_all walks the blocks of draws once for every species set: each set accepts the same draws as
+    alone (so the results do not depend on which sets share a run), sets that are through are handed out
+    before the others finish, and each block is simulated once although the source keeps only a few."""
+    rng = np.random.default_rng(4)
+    tree = Tree.from_newick(_random_newick([f"s{i}" for i in range(40)], rng))
+    # A trait with 8 species in 6 foreground clades, a pattern about 2 % of BM draws have: several blocks
+    draws = top_k_foreground(simulate_bm(tree, 500, rng)[: tree.n_tips], 8)
+    y_all = draws[:, np.flatnonzero(foreground_clades(tree, draws) == 6)[0]].astype(float)
+
+    def groups() -> list[_Group]:
+        out = []
+        for share in (1.0, 0.85, 0.7):
+            present = np.random.default_rng(int(share * 100)).random(tree.n_tips) < share
+            present[y_all == 1] = True
+            sub = tree.keep_tips([s for s, keep in zip(tree.tip_names, present) if keep])
+            y = y_all[present]
+            out.append(_Group(present, sub, tree_geometry(sub), y, int(y.sum()),
+                              int(foreground_clades(sub, y.astype(bool)))))
+        return out
+
+    alone = groups()
+    for g in alone:
+        g.accept_until(PermulationSource(tree, seed=9), 100, 40 * BLOCK)
+    assert all(len(g.accepted) >= 100 for g in alone)
+    drawn = sorted(g.drawn for g in alone)
+    assert drawn[-1] >= 4 * BLOCK and drawn[0] < drawn[-1]  # several blocks, and the sets finish apart
+    simulated: list[int] = []
+    source = PermulationSource(tree, seed=9)
+    real = source._simulate
+    monkeypatch.setattr(source, "_simulate", lambda index: simulated.append(index) or real(index))
+    monkeypatch.setattr("tacit.permulation.CACHE_ENTRIES", 2)
+    together = groups()
+    order = [[id(h) for h in together].index(id(g)) for g in accept_all(together, source, 100, 40 * BLOCK)]
+    assert sorted(order) == [0, 1, 2]
+    assert [together[i].drawn for i in order] == sorted(g.drawn for g in together)  # first through, first out
+    for a, b in zip(alone, together):
+        assert a.drawn == b.drawn and not b.exhausted
+        assert np.array_equal(np.stack(a.accepted), np.stack(b.accepted))
+    assert sorted(simulated) == list(range(drawn[-1] // BLOCK))
 
 
 def test_impossible_clade_count_hits_the_rejection_bound():
@@ -167,11 +215,12 @@ def test_binary_p_values_on_real_vocal_learning_labels_are_not_anti_conservative
         assert (table[column] < 0.05).mean() <= 0.07, column
 
 
-def _random_newick(names: list[str], rng: np.random.Generator) -> str:
+def _random_newick(names: list[str], rng: np.random.Generator, arity: int = 2) -> str:
+    """A random tree; with ``arity`` above 2, nodes join 2 to ``arity`` children (polytomies)."""
     nodes = list(names)
     while len(nodes) > 1:
-        i, j = sorted(rng.choice(len(nodes), size=2, replace=False))
-        a, b = nodes.pop(j), nodes.pop(i)
-        la, lb = rng.exponential(0.3, size=2)
-        nodes.append(f"({a}:{la:.6f},{b}:{lb:.6f})")
+        size = min(len(nodes), int(rng.integers(2, arity + 1)))
+        picked = sorted(rng.choice(len(nodes), size=size, replace=False).tolist(), reverse=True)
+        children = [nodes.pop(i) for i in picked]
+        nodes.append("(" + ",".join(f"{c}:{rng.exponential(0.3):.6f}" for c in children) + ")")
     return nodes[0] + ";"

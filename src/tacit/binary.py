@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .permulation import BLOCK, PermulationSource, conditional_pvalue, round_targets
 from .phyloglm import PendingBatch, TreeGeometry, singular_design, tree_geometry
@@ -63,7 +64,7 @@ def top_k_foreground(simulated: np.ndarray, k: int) -> np.ndarray:
     return fg
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def foreground_draws(order: np.ndarray, local: np.ndarray, k: int, tip_row: np.ndarray, row_tip: np.ndarray,
                      parent_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`top_k_foreground` and :func:`foreground_clades` of many draws in one compiled pass.
@@ -84,31 +85,48 @@ def foreground_draws(order: np.ndarray, local: np.ndarray, k: int, tip_row: np.n
     -------
     foreground, clades
         ``(p, n)`` bool, one draw per row; ``(p,)`` its number of internal nodes whose tips are all foreground.
+
+    Notes
+    -----
+    The clades are counted upwards from the foreground tips: each one tells its parent that one more child
+    is all foreground, and a node that hears it from every child is a foreground clade and tells its own
+    parent, so a draw costs ``O(k)`` steps plus one per clade rather than a pass over the tree. One thread:
+    a block of 1,000 draws takes about 0.25 ms on 241 species, less than starting a parallel loop on two
+    cores took, and the caller draws while helper threads climb other species sets' fits.
     """
     p, n_all = order.shape
     n = tip_row.shape[0]
     n_rows = row_tip.shape[0]
+    root = n_rows - 1
+    children = np.zeros(n_rows, dtype=np.int64)
+    for r in range(n_rows - 1):
+        children[parent_of[r]] += 1
     foreground = np.zeros((p, n), dtype=np.bool_)
     clades = np.zeros(p, dtype=np.int64)
-    for j in prange(p):
+    full = np.zeros(n_rows, dtype=np.int64)  # children known to be all foreground, for the draw in seen
+    seen = np.full(n_rows, -1, dtype=np.int64)
+    for j in range(p):
         taken = 0
+        count = 0
         for t in range(n_all - 1, -1, -1):
             if taken == k:
                 break
             tip = local[order[j, t]]
-            if tip >= 0:
-                foreground[j, tip] = True
-                taken += 1
-        all_fg = np.ones(n_rows, dtype=np.bool_)
-        for tip in range(n):
-            all_fg[tip_row[tip]] = foreground[j, tip]
-        for r in range(n_rows - 1):
-            if not all_fg[r]:
-                all_fg[parent_of[r]] = False
-        count = 0
-        for r in range(n_rows):
-            if row_tip[r] < 0 and all_fg[r]:
+            if tip < 0:
+                continue
+            foreground[j, tip] = True
+            taken += 1
+            r = tip_row[tip]
+            while r != root:
+                pr = parent_of[r]
+                if seen[pr] != j:
+                    seen[pr] = j
+                    full[pr] = 0
+                full[pr] += 1
+                if full[pr] < children[pr]:
+                    break
                 count += 1
+                r = pr
         clades[j] = count
     return foreground, clades
 
@@ -130,18 +148,49 @@ class _Group:
 
     def accept_until(self, source: PermulationSource, target: int, max_draws: int) -> None:
         """Examine draws in index order until ``target`` permulations are accepted or ``max_draws`` seen."""
-        while len(self.accepted) < target and self.drawn < max_draws:
-            start = self.drawn
-            stop = min((start // BLOCK + 1) * BLOCK, max_draws)
-            local = np.where(self.present, np.cumsum(self.present) - 1, -1)
-            geometry = self.geometry
-            for _, _, order in source.orders(start, stop):
-                fg, clades = foreground_draws(order, local, self.k, geometry.tip_row, geometry.row_tip,
-                                              geometry.parent_of)
-                self.accepted.extend(fg[clades == self.clades])
-            self.drawn = stop
-        if len(self.accepted) < target:
-            self.exhausted = True
+        for _ in accept_all([self], source, target, max_draws):
+            pass
+
+    def needs(self, target: int, max_draws: int) -> bool:
+        return len(self.accepted) < target and self.drawn < max_draws
+
+    def examine(self, source: PermulationSource, max_draws: int) -> None:
+        """The draws from ``drawn`` to the end of its block (or ``max_draws``)."""
+        start = self.drawn
+        stop = min((start // BLOCK + 1) * BLOCK, max_draws)
+        local = np.where(self.present, np.cumsum(self.present) - 1, -1)
+        geometry = self.geometry
+        for _, _, order in source.orders(start, stop):
+            fg, clades = foreground_draws(order, local, self.k, geometry.tip_row, geometry.row_tip,
+                                          geometry.parent_of)
+            self.accepted.extend(fg[clades == self.clades])
+        self.drawn = stop
+
+
+def accept_all(groups: list[_Group], source: PermulationSource, target: int, max_draws: int) -> Iterator[_Group]:
+    """:meth:`_Group.accept_until` for every group, block by block, yielding each group once it is through
+    (``target`` accepted, or ``max_draws`` examined and ``exhausted`` set): each block of draws is simulated
+    and sorted once for all the groups that need it. (Species sets that walked hundreds of blocks one after
+    another, as a trait whose clades are rare under BM makes them, had every block simulated again for each:
+    the source keeps only a few.) Each group examines the same draws as alone."""
+    started = reported = time.monotonic()
+    pending = list(groups)
+    while pending:
+        for g in pending:
+            if not g.needs(target, max_draws):
+                g.exhausted = g.exhausted or len(g.accepted) < target
+                yield g
+        pending = [g for g in pending if g.needs(target, max_draws)]
+        if not pending:
+            break
+        block = min(g.drawn // BLOCK for g in pending)
+        for g in pending:
+            if g.drawn // BLOCK == block:
+                g.examine(source, max_draws)
+        if time.monotonic() - reported >= 10.0:  # progress every 10 s
+            reported = time.monotonic()
+            log.info("binary permulations: drawing block %d, %d of %d species sets still short of %d (%.0f s)",
+                     block, len(pending), len(groups), target, reported - started)
 
 
 @dataclass
@@ -338,10 +387,13 @@ def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], sourc
         if target <= done:
             continue
         # Each species set's fits start before the last set's are counted (see associate_binary).
+        # Groups are fitted as their draws are through (accept_all draws block by block for all of them).
         previous = None
-        for key, members in active.items():
-            group = groups[key]
-            group.accept_until(source, target, settings.max_draws_per_permulation * maximum)
+        key_of_group = {id(groups[key]): key for key in active}
+        for group in accept_all([groups[key] for key in active], source, target,
+                                settings.max_draws_per_permulation * maximum):
+            key = key_of_group[id(group)]
+            members = active[key]
             ordinal = ordinals[key]
             if ordinal in resumed_groups:
                 continue  # done before the run was resumed
