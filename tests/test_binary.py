@@ -8,7 +8,7 @@ import pytest
 
 from tacit.association import AssociationSettings, associate
 from tacit.binary import _Group, accept_all, foreground_clades, foreground_draws, top_k_foreground
-from tacit.permulation import BLOCK, PermulationSource
+from tacit.permulation import AHEAD, BLOCK, PermulationSource
 from tacit.phyloglm import tree_geometry
 from tacit.tables import read_matrix, read_phenotypes
 from tacit.tree import Tree, read_tree, simulate_bm
@@ -80,7 +80,8 @@ def test_binary_permulations_keep_foreground_count_and_clades_and_do_not_depend_
 def test_species_sets_drawn_together_accept_what_each_accepts_alone_and_simulate_each_block_once(monkeypatch):
     """accept_all walks the blocks of draws once for every species set: each set accepts the same draws as
     alone (so the results do not depend on which sets share a run), sets that are through are handed out
-    before the others finish, and each block is simulated once although the source keeps only a few."""
+    before the others finish, and each block is simulated once although the source keeps only a few (the
+    next block is drawn ahead on another thread)."""
     rng = np.random.default_rng(4)
     tree = Tree.from_newick(_random_newick([f"s{i}" for i in range(40)], rng))
     # A trait with 8 species in 6 foreground clades, a pattern about 2 % of BM draws have: several blocks
@@ -108,7 +109,9 @@ def test_species_sets_drawn_together_accept_what_each_accepts_alone_and_simulate
     source = PermulationSource(tree, seed=9)
     real = source._simulate
     monkeypatch.setattr(source, "_simulate", lambda index: simulated.append(index) or real(index))
-    monkeypatch.setattr("tacit.permulation.CACHE_ENTRIES", 2)
+    # Room for the block examined, those drawn ahead and one drawn before them but stored after (a block and
+    # its rank order each): fewer than the sets walk.
+    monkeypatch.setattr("tacit.permulation.CACHE_ENTRIES", 2 * (AHEAD + 2))
     together = groups()
     order = [[id(h) for h in together].index(id(g)) for g in accept_all(together, source, 100, 40 * BLOCK)]
     assert sorted(order) == [0, 1, 2]
@@ -116,7 +119,40 @@ def test_species_sets_drawn_together_accept_what_each_accepts_alone_and_simulate
     for a, b in zip(alone, together):
         assert a.drawn == b.drawn and not b.exhausted
         assert np.array_equal(np.stack(a.accepted), np.stack(b.accepted))
-    assert sorted(simulated) == list(range(drawn[-1] // BLOCK))
+    # Each block once; up to AHEAD blocks after the last one examined may have been drawn ahead (accept_all
+    # asks for the next blocks while the sets examine one, not knowing whether any set will need them).
+    assert len(simulated) == len(set(simulated))
+    assert set(range(drawn[-1] // BLOCK)) <= set(simulated) <= set(range(drawn[-1] // BLOCK + AHEAD))
+
+
+def test_many_species_sets_drawn_together_on_several_threads_accept_what_each_accepts_alone():
+    """With many species sets, accept_all shares each block's examinations out to other threads: every set
+    still accepts the draws it accepts alone, in the same order."""
+    rng = np.random.default_rng(6)
+    tree = Tree.from_newick(_random_newick([f"s{i}" for i in range(30)], rng))
+    draws = top_k_foreground(simulate_bm(tree, 200, rng)[: tree.n_tips], 6)
+    y_all = draws[:, np.flatnonzero(foreground_clades(tree, draws) == 4)[0]].astype(float)  # several blocks
+
+    def groups() -> list[_Group]:
+        out = []
+        for seed in range(12):
+            present = np.random.default_rng(seed).random(tree.n_tips) < 0.8
+            present[y_all == 1] = True
+            sub = tree.keep_tips([s for s, keep in zip(tree.tip_names, present) if keep])
+            y = y_all[present]
+            out.append(_Group(present, sub, tree_geometry(sub), y, int(y.sum()),
+                              int(foreground_clades(sub, y.astype(bool)))))
+        return out
+
+    alone = groups()
+    for g in alone:
+        g.accept_until(PermulationSource(tree, seed=3), 150, 20 * BLOCK)
+    together = groups()
+    assert len(list(accept_all(together, PermulationSource(tree, seed=3), 150, 20 * BLOCK))) == 12
+    assert max(g.drawn for g in alone) >= 3 * BLOCK
+    for a, b in zip(alone, together):
+        assert a.drawn == b.drawn and len(a.accepted) >= 150
+        assert np.array_equal(np.stack(a.accepted), np.stack(b.accepted))
 
 
 def test_impossible_clade_count_hits_the_rejection_bound():

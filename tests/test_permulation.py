@@ -1,5 +1,8 @@
 """Permulations: rank assignment, determinism, chunk independence and calibration under the null."""
 
+import threading
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,6 +40,73 @@ def test_draws_are_addressed_by_index_not_by_request():
     b = PermulationSource(tree, seed=7)
     parts = [piece for start, stop in [(0, 700), (700, 1900), (1900, 2500)] for _, _, piece in b.draws(start, stop)]
     np.testing.assert_array_equal(whole, np.concatenate(parts, axis=1))
+
+
+def test_blocks_drawn_ahead_equal_blocks_drawn_in_place(monkeypatch):
+    """A block drawn ahead (PermulationSource.prefetch, on the drawing thread) is the block the caller would
+    draw, is drawn once, and orders() draws the next block ahead while the caller works on one; an error on
+    the drawing thread reaches the caller."""
+    tree = Tree.from_newick("(((A:1,B:1):1,(C:1,D:2):0.5):1,((E:1,F:1):2,(G:1,H:1):1):1);")
+    plain = PermulationSource(tree, seed=5)
+    ahead = PermulationSource(tree, seed=5)
+    drawn: list[tuple[int, str]] = []
+    real = ahead._simulate
+
+    def simulate(index: int) -> np.ndarray:
+        drawn.append((index, threading.current_thread().name))
+        if index == 7:
+            raise MemoryError("no room for block 7")
+        return real(index)
+
+    monkeypatch.setattr(ahead, "_simulate", simulate)
+    ahead.prefetch(2)
+    ahead.prefetch(2)
+    np.testing.assert_array_equal(ahead.ranks(2), plain.ranks(2))
+    np.testing.assert_array_equal(ahead.block(2), plain.block(2))
+    ahead.prefetch(2)  # already there: not drawn again
+    got = [(start, stop, order) for start, stop, order in ahead.orders(0, 3500)]
+    want = [(start, stop, order) for start, stop, order in plain.orders(0, 3500)]
+    assert [g[:2] for g in got] == [w[:2] for w in want] == [(0, 1000), (1000, 2000), (2000, 3000), (3000, 3500)]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g[2], w[2])
+    assert sorted(index for index, _ in drawn) == [0, 1, 2, 3]  # each block once
+    by_thread = dict(drawn)
+    assert by_thread[0] == threading.current_thread().name  # the first is drawn by the caller, the rest ahead
+    assert all(by_thread[i].startswith("tacit-draws") for i in (1, 2, 3))
+    ahead.prefetch(7)
+    with pytest.raises(MemoryError, match="block 7"):
+        ahead.block(7)
+    assert not ahead._ahead
+
+
+def test_share_out_does_each_item_once_on_several_threads_and_raises_a_parts_error():
+    from tacit.permulation import share_out
+
+    done: list[tuple[int, str]] = []
+    barrier = threading.Barrier(2, timeout=10)  # two parts must run at once to pass it
+
+    def work(item: int) -> None:
+        if item < 2:
+            barrier.wait()
+        done.append((item, threading.current_thread().name))
+
+    share_out(work, list(range(20)))
+    assert sorted(item for item, _ in done) == list(range(20))
+    assert len({name for _, name in done}) >= 2
+
+    finished: list[int] = []
+
+    def failing(item: int) -> None:
+        if item == 13:
+            raise ValueError("item 13")
+        time.sleep(0.001)
+        finished.append(item)
+
+    with pytest.raises(ValueError, match="item 13"):
+        share_out(failing, list(range(20)))
+    count = len(finished)
+    time.sleep(0.05)
+    assert len(finished) == count  # every part had stopped when share_out raised
 
 
 def test_round_targets():

@@ -914,8 +914,9 @@ def test_leaving_a_kink_stays_within_the_linear_predictor_bound():
 
 
 def test_compiled_start_equals_glm_irls():
+    """The compiled glm start (the climbs' and, by _start, the exact maximiser's) equals the numpy IRLS."""
     from tacit.logistic_kernels import glm_start
-    from tacit.phyloglm import BTOL, _glm_start
+    from tacit.phyloglm import BTOL, _glm_start, _start
 
     rng = np.random.default_rng(8)
     compared = 0
@@ -930,15 +931,20 @@ def test_compiled_start_equals_glm_irls():
         if ok:
             compared += 1
             np.testing.assert_allclose(beta, _glm_start(x, y, BTOL), rtol=1e-8, atol=1e-10, err_msg=str(case))
+            assert np.array_equal(_start(x, y, BTOL), beta)
         else:  # glm runs beyond btol on this sample: both fall back
             assert np.all(_glm_start(x, y, BTOL)[1:] == 0.0), case
+            assert np.array_equal(_start(x, y, BTOL), _glm_start(x, y, BTOL))
     assert compared >= 40
     # Separation: glm's predictor runs beyond btol, so the compiled start reports it (phyloglm then starts
-    # on the ridge, as _glm_start's fallback: slopes 0).
+    # on the ridge, as _glm_start's fallback: slopes 0 and the intercept log(n1 / n0)).
     x = np.column_stack([np.ones(40), np.linspace(-1.0, 1.0, 40)])
-    y = (x[:, 1] > 0).astype(float)
-    assert not glm_start(x, y, BTOL)[1]
-    assert np.all(_glm_start(x, y, BTOL)[1:] == 0.0)
+    for y in ((x[:, 1] > 0).astype(float), (x[:, 1] > 0.5).astype(float)):
+        assert not glm_start(x, y, BTOL)[1]
+        assert np.all(_glm_start(x, y, BTOL)[1:] == 0.0)
+        expected = [math.log(y.sum() / (len(y) - y.sum())), 0.0]
+        np.testing.assert_array_equal(_start(x, y, BTOL), expected)
+        np.testing.assert_array_equal(_glm_start(x, y, BTOL), expected)
 
 
 def test_compiled_inverse_of_positive_definite_matrices():

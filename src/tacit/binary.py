@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from .permulation import BLOCK, PermulationSource, conditional_pvalue, round_targets
+from .permulation import AHEAD, BLOCK, PermulationSource, conditional_pvalue, round_targets, share_out
 from .phyloglm import PendingBatch, TreeGeometry, singular_design, tree_geometry
 from .tree import Tree
 
@@ -64,7 +64,7 @@ def top_k_foreground(simulated: np.ndarray, k: int) -> np.ndarray:
     return fg
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def foreground_draws(order: np.ndarray, local: np.ndarray, k: int, tip_row: np.ndarray, row_tip: np.ndarray,
                      parent_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`top_k_foreground` and :func:`foreground_clades` of many draws in one compiled pass.
@@ -154,16 +154,17 @@ class _Group:
     def needs(self, target: int, max_draws: int) -> bool:
         return len(self.accepted) < target and self.drawn < max_draws
 
-    def examine(self, source: PermulationSource, max_draws: int) -> None:
-        """The draws from ``drawn`` to the end of its block (or ``max_draws``)."""
+    def examine(self, ranks: np.ndarray, max_draws: int) -> None:
+        """The draws from ``drawn`` to the end of its block (or ``max_draws``), given that block's rank order
+        (:meth:`tacit.permulation.PermulationSource.ranks`)."""
         start = self.drawn
-        stop = min((start // BLOCK + 1) * BLOCK, max_draws)
+        first = start // BLOCK * BLOCK
+        stop = min(first + BLOCK, max_draws)
         local = np.where(self.present, np.cumsum(self.present) - 1, -1)
         geometry = self.geometry
-        for _, _, order in source.orders(start, stop):
-            fg, clades = foreground_draws(order, local, self.k, geometry.tip_row, geometry.row_tip,
-                                          geometry.parent_of)
-            self.accepted.extend(fg[clades == self.clades])
+        fg, clades = foreground_draws(ranks[start - first : stop - first], local, self.k, geometry.tip_row,
+                                      geometry.row_tip, geometry.parent_of)
+        self.accepted.extend(fg[clades == self.clades])
         self.drawn = stop
 
 
@@ -184,9 +185,15 @@ def accept_all(groups: list[_Group], source: PermulationSource, target: int, max
         if not pending:
             break
         block = min(g.drawn // BLOCK for g in pending)
-        for g in pending:
-            if g.drawn // BLOCK == block:
-                g.examine(source, max_draws)
+        for ahead in range(1, AHEAD + 1):
+            # Most likely needed next (sets through sooner leave them unused): drawn on other threads while
+            # the sets examine this one.
+            if (block + ahead) * BLOCK < max_draws:
+                source.prefetch(block + ahead)
+        ranks = source.ranks(block)
+        # The sets examine the block on this thread and the drawing threads (compiled, without Python's lock).
+        here = [g for g in pending if g.drawn // BLOCK == block]
+        share_out(lambda g, ranks=ranks: g.examine(ranks, max_draws), here)
         if time.monotonic() - reported >= 10.0:  # progress every 10 s
             reported = time.monotonic()
             log.info("binary permulations: drawing block %d, %d of %d species sets still short of %d (%.0f s)",

@@ -12,7 +12,9 @@ results do not depend on chunking.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 from numba import njit
@@ -21,6 +23,8 @@ from .tree import Tree
 
 BLOCK = 1000
 CACHE_ENTRIES = 32  # simulated blocks and rank orders kept (~2 MB each on 241 species)
+T = TypeVar("T")
+AHEAD = 2  # blocks drawn ahead of the caller, each on a thread of its own (PermulationSource.prefetch)
 
 
 class PermulationSource:
@@ -42,21 +46,60 @@ class PermulationSource:
         self._parent = tree.parent[order]
         self._scale = np.sqrt(tree.length[order])
         self._cache: dict[int, np.ndarray] = {}
+        self._ahead: dict[int, Future] = {}  # blocks being simulated and sorted ahead, by block index
+        self._lock = threading.Lock()
 
-    def _cached(self, key: int, make: "Callable[[], np.ndarray]") -> np.ndarray:
+    def _store(self, key: int, value: np.ndarray) -> None:
         # A small cache: the first rounds' blocks are asked for by every OCR block of a run, later rounds'
         # once each; bounded, so 10^6 permulations never pile up in memory.
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = make()
-            if len(self._cache) >= CACHE_ENTRIES:
+        with self._lock:
+            if key not in self._cache and len(self._cache) >= CACHE_ENTRIES:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = cached
-        return cached
+            self._cache[key] = value
+
+    def _get(self, index: int, ranks: bool) -> np.ndarray:
+        key = -1 - index if ranks else index
+        with self._lock:
+            cached = self._cache.get(key)
+            ahead = self._ahead.get(index)
+        if cached is not None:
+            return cached
+        if ahead is not None:
+            return ahead.result()[int(ranks)]
+        value = np.argsort(self.block(index).T, axis=1) if ranks else self._simulate(index)
+        self._store(key, value)
+        return value
 
     def block(self, index: int) -> np.ndarray:
         """Tip values of block ``index``: ``(n_tips, BLOCK)``, permulations ``index*BLOCK ...``."""
-        return self._cached(index, lambda: self._simulate(index))
+        return self._get(index, ranks=False)
+
+    def ranks(self, index: int) -> np.ndarray:
+        """Species sorted by simulated value, per permulation of block ``index``: ``(BLOCK, n_tips)``.
+
+        Restricting a row to an OCR's species keeps their order, so one sort serves every OCR.
+        """
+        return self._get(index, ranks=True)
+
+    def prefetch(self, index: int) -> None:
+        """Simulate and sort block ``index`` on a helper thread while the caller works on another one (the
+        random numbers, the descent and the sort run without Python's lock); :meth:`block` and :meth:`ranks`
+        then wait for it. The values are those the caller would compute: blocks are seeded by index."""
+        with self._lock:
+            if index in self._ahead or (index in self._cache and -1 - index in self._cache):
+                return
+            self._ahead[index] = _drawer().submit(self._prepare, index)
+
+    def _prepare(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            values = self._simulate(index)
+            order = np.argsort(values.T, axis=1)
+            self._store(index, values)
+            self._store(-1 - index, order)
+            return values, order
+        finally:
+            with self._lock:
+                self._ahead.pop(index, None)
 
     def _simulate(self, index: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, index])
@@ -65,17 +108,12 @@ class PermulationSource:
         _descend(self._order, self._parent, self._scale, noise, values)
         return values[: self.tree.n_tips]
 
-    def ranks(self, index: int) -> np.ndarray:
-        """Species sorted by simulated value, per permulation of block ``index``: ``(BLOCK, n_tips)``.
-
-        Restricting a row to an OCR's species keeps their order, so one sort serves every OCR.
-        """
-        return self._cached(-1 - index, lambda: np.argsort(self.block(index).T, axis=1))
-
     def orders(self, start: int, stop: int) -> Iterator[tuple[int, int, np.ndarray]]:
         """Like :meth:`draws`, but each piece is the ``(n_perm, n_tips)`` rank order of the draws."""
-        for j, end, _ in self._pieces(start, stop):
-            b = j // BLOCK
+        for j, end, b in self._pieces(start, stop):
+            for ahead in range(1, AHEAD + 1):  # the next blocks are needed too: drawn meanwhile
+                if (b + ahead) * BLOCK < stop:
+                    self.prefetch(b + ahead)
             yield j, end, self.ranks(b)[j - b * BLOCK : end - b * BLOCK]
 
     def draws(self, start: int, stop: int) -> Iterator[tuple[int, int, np.ndarray]]:
@@ -93,7 +131,45 @@ class PermulationSource:
             j = end
 
 
-@njit(cache=True)
+_DRAWER: list[ThreadPoolExecutor] = []
+_DRAWER_LOCK = threading.Lock()
+
+
+def _drawer() -> ThreadPoolExecutor:
+    """The threads (per process) that draw blocks ahead (:meth:`PermulationSource.prefetch`) and share
+    examinations of them out (:func:`share_out`)."""
+    with _DRAWER_LOCK:
+        if not _DRAWER:
+            # AHEAD threads for the blocks drawn ahead and AHEAD for share_out, so neither waits for the other
+            _DRAWER.append(ThreadPoolExecutor(2 * AHEAD, thread_name_prefix="tacit-draws"))
+        return _DRAWER[0]
+
+
+def share_out(work: Callable[[T], None], items: list[T]) -> None:
+    """``work(item)`` for every item, on the calling thread and the drawing threads together, interleaved
+    (for work that runs mostly compiled, without Python's lock); returns when all are done, raising the
+    error met. The work must not wait for a block being drawn ahead: a part could then hold the thread that
+    block waits for."""
+    parts = min(AHEAD + 1, len(items) // 4)
+    if parts < 2:
+        for item in items:
+            work(item)
+        return
+
+    def run(part: int) -> None:
+        for item in items[part::parts]:
+            work(item)
+
+    futures = [_drawer().submit(run, part) for part in range(1, parts)]
+    try:
+        run(0)
+    finally:  # no part may still run when this returns or raises
+        wait(futures)
+    for future in futures:
+        future.result()
+
+
+@njit(cache=True, nogil=True)
 def _descend(order: np.ndarray, parent: np.ndarray, scale: np.ndarray, noise: np.ndarray, values: np.ndarray) -> None:
     """``values[node] = values[parent] + scale * noise[node]`` for the nodes in ``order`` (preorder, root
     excluded): Brownian motion down the tree, the same operations as numpy's row by row (a Python loop over
