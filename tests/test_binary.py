@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from tacit.association import AssociationSettings, associate
 from tacit.binary import _Group, accept_all, foreground_clades, foreground_draws, top_k_foreground
 from tacit.permulation import AHEAD, BLOCK, PermulationSource
 from tacit.phyloglm import tree_geometry
-from tacit.tables import read_matrix, read_phenotypes
+from tacit.tables import PredictionMatrix, read_matrix, read_phenotypes
 from tacit.tree import Tree, read_tree, simulate_bm
 
 from conftest import shared_path
@@ -153,6 +155,32 @@ def test_many_species_sets_drawn_together_on_several_threads_accept_what_each_ac
     for a, b in zip(alone, together):
         assert a.drawn == b.drawn and len(a.accepted) >= 150
         assert np.array_equal(np.stack(a.accepted), np.stack(b.accepted))
+
+
+def _rare_clade_case():
+    """60 species, 14 foreground in 0 foreground clades: about 1 BM draw in 350 has that (TACIT's vocal
+    learners: about 1 in 400). Four Brownian OCRs with every species."""
+    rng = np.random.default_rng(0)
+    tree = Tree.from_newick(_random_newick([f"s{i}" for i in range(60)], rng))
+    draws = top_k_foreground(simulate_bm(tree, 2000, rng)[: tree.n_tips], 14)
+    y = draws[:, np.flatnonzero(foreground_clades(tree, draws) == 0)[0]].astype(float)
+    matrix = PredictionMatrix([f"ocr{i}" for i in range(4)], tree.tip_names, simulate_bm(tree, 4, rng)[: tree.n_tips].T)
+    return tree, matrix, pd.Series(y, index=tree.tip_names)
+
+
+def test_a_rare_clade_pattern_gets_its_permulations_within_the_default_bound():
+    """With the default bound every OCR gets its permulations on a trait as clumped-unlike-BM as TACIT's own;
+    the bound of 100 draws per permulation (the default before) gives up on it. The bound counts per
+    permulation of the round's target, so the first round of a long adaptive run is bounded by its own size."""
+    tree, matrix, trait = _rare_clade_case()
+    settings = AssociationSettings(trait_type="binary", permulations=20, max_permulations=20, seed=2)
+    assert settings.max_draws_per_permulation == 10_000
+    table = associate(matrix, tree, trait, settings)
+    assert table["status"].isin(["ok", "alpha_at_bound"]).all(), table["status"].tolist()
+    assert (table["perm_trials"] == 20).all()
+    tight = associate(matrix, tree, trait, replace(settings, max_draws_per_permulation=100))
+    assert (tight["status"] == "permulation_rejection_limit").all()
+    assert (tight["perm_trials"] < 20).all()
 
 
 def test_impossible_clade_count_hits_the_rejection_bound():

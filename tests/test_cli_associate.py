@@ -69,6 +69,34 @@ def test_binary_trait_runs_phyloglm_and_binary_permulations(small_case):
     assert 0 < table.loc[0, "pvalue"] <= 1 and 0 < table.loc[0, "perm_pvalue"] <= 1
 
 
+def test_tacit_phenotype_file_and_the_rejection_bound_through_the_cli(tmp_path):
+    """TACIT's phenotype files as they are ('Species Name', 'Genus species', a space after the comma) and
+    --max-draws-per-permulation: a trait whose clade count 1 BM draw in 350 has gets its permulations with the
+    default bound and reports permulation_rejection_limit with a bound of 100."""
+    from test_binary import _rare_clade_case
+
+    tree, matrix, trait = _rare_clade_case()
+    (tmp_path / "tree.nwk").write_text(tree.to_newick(digits=17) + "\n")
+    (tmp_path / "species.txt").write_text("\n".join(matrix.species) + "\n")
+    (tmp_path / "matrix.tsv").write_text("".join(name + "\t" + "\t".join(f"{v:.6f}" for v in row) + "\n"
+                                                 for name, row in zip(matrix.ocrs, matrix.values)))
+    (tmp_path / "labels.csv").write_text("Species Name, Vocal_Learner\n" + "".join(
+        f"{name.replace('_', ' ')},{int(v)}\n" for name, v in trait.items()))
+    common = ["associate", "--matrix", tmp_path / "matrix.tsv", "--species", tmp_path / "species.txt", "--tree",
+              tmp_path / "tree.nwk", "--phenotypes", tmp_path / "labels.csv", "--trait", "Vocal_Learner",
+              "--trait-type", "binary", "--permulations", "20"]
+    run = tacit(*common, "--out", tmp_path / "default.tsv")
+    assert run.returncode == 0, run.stderr
+    table = pd.read_csv(tmp_path / "default.tsv", sep="\t")
+    assert table["status"].isin(["ok", "alpha_at_bound"]).all() and (table["n_species"] == 60).all()
+    run = tacit(*common, "--max-draws-per-permulation", "100", "--out", tmp_path / "tight.tsv")
+    assert run.returncode == 0, run.stderr
+    assert (pd.read_csv(tmp_path / "tight.tsv", sep="\t")["status"] == "permulation_rejection_limit").all()
+    run = tacit(*common, "--max-draws-per-permulation", "0", "--out", tmp_path / "never.tsv")
+    assert run.returncode == 1 and "--max-draws-per-permulation must be at least 1" in run.stderr
+    assert not (tmp_path / "never.tsv").exists()
+
+
 def test_binary_trait_with_other_values_is_one_clear_error(small_case):
     out = small_case / "never.tsv"
     run = tacit("associate", "--matrix", small_case / "matrix.tsv", "--species", small_case / "species.txt",

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tacit.errors import InputError
-from tacit.tables import PredictionMatrix, read_matrix, read_phenotypes, write_matrix, write_tacit_matrix
+from tacit.tables import (PredictionMatrix, phenotype_species, read_matrix, read_phenotypes, write_matrix,
+                          write_tacit_matrix)
 
 
 def write(path, text):
@@ -76,11 +77,22 @@ def test_phenotypes_normalise_names_and_skip_unknown(tmp_path):
     assert read_phenotypes(path, "flag", binary=True).to_dict() == {"Aa_bb": 1.0, "Cc_dd": 0.0, "Ee_ff": 1.0}
 
 
+@pytest.mark.parametrize("header", ["Species Name", "species_name", "SPECIES", " Species  Name "])
+def test_phenotypes_read_tacits_species_name_column(tmp_path, header):
+    """TACIT's phenotype files name the species column 'Species Name' (and put a space after the comma)."""
+    path = write(tmp_path / "p.csv", f"{header}, Vocal_Learner\nLepus americanus,0\nHomo sapiens,1\nMus musculus,NA\n")
+    assert read_phenotypes(path, "Vocal_Learner", binary=True).to_dict() == {"Lepus_americanus": 0.0,
+                                                                            "Homo_sapiens": 1.0}
+    assert phenotype_species(path) == {"Lepus_americanus": "Lepus americanus", "Homo_sapiens": "Homo sapiens",
+                                       "Mus_musculus": "Mus musculus"}
+
+
 @pytest.mark.parametrize(
     "text, trait, binary, message",
     [
         ("species,mass\nAa_bb,1\n", "size", False, "trait column 'size' not found"),
-        ("name,mass\nAa_bb,1\n", "mass", False, "no 'species' column"),
+        ("name,mass\nAa_bb,1\n", "mass", False, "no species column .'species' or TACIT's 'Species Name'"),
+        ("species,Species Name,mass\nAa_bb,Aa bb,1\n", "mass", False, "more than one species column"),
         ("species,mass\nAa_bb,heavy\n", "mass", False, "'heavy' for Aa_bb is not a number"),
         ("species,flag\nAa_bb,2\n", "flag", True, "must be 0 or 1"),
         ("species,mass\nAa_bb,1\nAa bb,2\n", "mass", False, "appears twice"),

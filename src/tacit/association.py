@@ -42,7 +42,10 @@ class AssociationSettings:
     perm_test: str = "conditional"
     resolve_count: int = 10  # an OCR is resolved once this many permulations are as extreme as observed
     trait_type: str = "continuous"
-    max_draws_per_permulation: int = 100  # binary permulations: bound on rejection sampling
+    # Binary permulations: a species set may examine this many BM draws per permulation of a round's target
+    # (rejection sampling), then its OCRs report permulation_rejection_limit. TACIT's vocal learners keep
+    # about 1 draw in 400.
+    max_draws_per_permulation: int = 10_000
     block_rows: int = 20000  # OCRs worked on (and held in memory) at a time
 
 

@@ -7,7 +7,8 @@ only when its number of *foreground clades* (internal nodes whose descendant tip
 equals the observed one, so the permulated trait keeps both the number of foreground species and how
 clumped they are on the tree. Draws are addressed by index (:class:`tacit.permulation.PermulationSource`),
 so the ``j``-th accepted permulation of an OCR is the same whatever the chunking; rejection is bounded
-(``max_draws_per_permulation``) and an OCR that cannot reach its target says so in ``status``.
+(``max_draws_per_permulation`` draws per permulation of a round's target) and an OCR that cannot reach its
+target says so in ``status``.
 """
 
 from __future__ import annotations
@@ -398,7 +399,7 @@ def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], sourc
         previous = None
         key_of_group = {id(groups[key]): key for key in active}
         for group in accept_all([groups[key] for key in active], source, target,
-                                settings.max_draws_per_permulation * maximum):
+                                settings.max_draws_per_permulation * target):
             key = key_of_group[id(group)]
             members = active[key]
             ordinal = ordinals[key]

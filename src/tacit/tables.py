@@ -236,38 +236,61 @@ def write_tacit_matrix(matrix: PredictionMatrix, matrix_path: str | Path, specie
         out.write("\n".join(matrix.species) + "\n")
 
 
-def phenotype_species(path: str | Path) -> dict[str, str]:
-    """Every species row of a phenotype CSV: normalised name -> name as written (for the species report)."""
-    with open_text(path) as handle:
-        table = pd.read_csv(handle, dtype=str, keep_default_na=False, encoding="utf-8")
-    table.columns = [c.strip().lstrip("\ufeff") for c in table.columns]
-    if "species" not in table.columns:
-        raise InputError(f"no 'species' column (columns: {', '.join(table.columns)})", path, 1)
-    return {normalise_species(raw): raw for raw in table["species"]}
+# Names of the species column of a phenotype CSV, compared without case and with '_' as a space: ours, and
+# TACIT's own phenotype files' ("Species Name", e.g. its vocal-learning labels).
+SPECIES_COLUMNS = ("species", "species name")
 
 
-def read_phenotypes(path: str | Path, trait: str, binary: bool = False) -> pd.Series:
-    """Trait values by species (normalised names); species with an empty or ``NA`` value are left out.
+def species_column(columns: list[str], path: str | Path) -> str:
+    """The species column among ``columns`` (stripped header names): ``species`` or TACIT's ``Species Name``.
 
     Raises
     ------
     InputError
-        No ``species`` column, the trait column absent, a non-numeric value, a binary trait with values
-        other than 0/1, or a species listed twice.
+        Neither is there, or more than one column could be it.
     """
+    found = [c for c in columns if " ".join(c.replace("_", " ").split()).lower() in SPECIES_COLUMNS]
+    if len(found) != 1:
+        what = "no" if not found else "more than one"
+        raise InputError(f"{what} species column ('species' or TACIT's 'Species Name'; columns: "
+                         f"{', '.join(columns)})", path, 1)
+    return found[0]
+
+
+def _phenotype_table(path: str | Path) -> tuple[pd.DataFrame, str]:
     try:
         with open_text(path) as handle:
             table = pd.read_csv(handle, dtype=str, keep_default_na=False, encoding="utf-8")
     except pd.errors.ParserError as err:
         raise InputError(f"cannot parse CSV: {err}", path) from None
     table.columns = [c.strip().lstrip("\ufeff") for c in table.columns]
-    if "species" not in table.columns:
-        raise InputError(f"no 'species' column (columns: {', '.join(table.columns)})", path, 1)
+    return table, species_column(list(table.columns), path)
+
+
+def phenotype_species(path: str | Path) -> dict[str, str]:
+    """Every species row of a phenotype CSV: normalised name -> name as written (for the species report)."""
+    table, column = _phenotype_table(path)
+    return {normalise_species(raw): raw for raw in table[column]}
+
+
+def read_phenotypes(path: str | Path, trait: str, binary: bool = False) -> pd.Series:
+    """Trait values by species (normalised names); species with an empty or ``NA`` value are left out.
+
+    The species column is ``species`` or, as in TACIT's phenotype files, ``Species Name`` (:func:`species_column`);
+    header names are read without surrounding spaces.
+
+    Raises
+    ------
+    InputError
+        No species column, the trait column absent, a non-numeric value, a binary trait with values
+        other than 0/1, or a species listed twice.
+    """
+    table, column = _phenotype_table(path)
     if trait not in table.columns:
         raise InputError(f"trait column {trait!r} not found (columns: {', '.join(table.columns)})", path, 1)
     values: dict[str, float] = {}
     renamed = 0
-    for i, (raw_name, raw) in enumerate(zip(table["species"], table[trait])):
+    for i, (raw_name, raw) in enumerate(zip(table[column], table[trait])):
         lineno = i + 2
         name = normalise_species(raw_name)
         renamed += name != raw_name

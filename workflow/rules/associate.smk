@@ -20,6 +20,7 @@ rule associate_chunk:
         covariates=lambda wc: "".join(f" --covariate {c}" for c in TRAITS[wc.trait].get("covariates", [])),
         perm_test=config["association"]["perm_test"],
         seed=config["association"]["seed"],
+        max_draws=config["association"]["max_draws_per_permulation"],
         min_fraction=config["association"]["min_species_fraction"],
         species=predictions_species_option,
         chunks=ASSOCIATION_CHUNKS,
@@ -40,6 +41,7 @@ rule associate_chunk:
         "tacit associate --matrix {input.matrix} {params.species} --tree {input.tree} --phenotypes {input.phenotypes}"
         " --trait {wildcards.trait} --trait-type {params.trait_type}{params.covariates} --permulations {params.permulations}"
         " --max-permulations {params.max_permulations} --perm-test {params.perm_test} --seed {params.seed}"
+        " --max-draws-per-permulation {params.max_draws}"
         " --min-species-fraction {params.min_fraction} --chunk {wildcards.chunk} --chunks {params.chunks}"
         " --checkpoint {params.checkpoint} --threads {threads} --out {output} 2> {log}"
 

@@ -48,7 +48,8 @@ def add_association_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--matrix", required=True, help="prediction matrix: TACIT format (with --species) or predictions.tsv.gz")
     p.add_argument("--species", help="TACIT species file, one Genus_species per line, in matrix column order")
     p.add_argument("--tree", required=True, help="Newick tree with branch lengths")
-    p.add_argument("--phenotypes", required=True, help="CSV with a 'species' column and one column per trait")
+    p.add_argument("--phenotypes", required=True,
+                   help="CSV with a 'species' column (or TACIT's 'Species Name') and one column per trait")
     p.add_argument("--trait", required=True, help="trait column of --phenotypes")
     p.add_argument("--out", required=True, help="output TSV")
     p.add_argument("--covariate", action="append", default=[], metavar="NAME",

@@ -25,6 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-permulations", type=int, help="adaptive rounds grow tenfold up to this (default: --permulations)")
     p.add_argument("--perm-test", choices=("conditional", "two-sided"), default="conditional")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--max-draws-per-permulation", type=int, default=10000, metavar="N",
+                   help="binary traits: BM draws a species set may examine per permulation of a round (rejection "
+                   "sampling keeps the observed number of foreground clades); OCRs that need more report "
+                   "permulation_rejection_limit (default: 10000)")
     p.add_argument("--chunk", type=int, default=0, help="with --chunks: fit only this slice of the OCRs (0-based)")
     p.add_argument("--chunks", type=int,
                    help="split the OCRs into this many equal slices (1 is allowed) and write one chunk's table: no "
@@ -52,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--block-rows must be at least 1, not {args.block_rows}")
     if args.threads < 1:
         raise InputError(f"--threads must be at least 1, not {args.threads}")
+    if args.max_draws_per_permulation < 1:
+        raise InputError(f"--max-draws-per-permulation must be at least 1, not {args.max_draws_per_permulation}")
     import numba
 
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         min_species_fraction=args.min_species_fraction,
         perm_test=args.perm_test,
         trait_type=args.trait_type,
+        max_draws_per_permulation=args.max_draws_per_permulation,
         block_rows=args.block_rows,
     )
     chunked = args.chunks is not None
