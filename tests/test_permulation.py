@@ -3,13 +3,14 @@
 import threading
 import time
 
+import numba
 import numpy as np
 import pandas as pd
 import pytest
 
 from tacit.association import AssociationSettings, associate
 from tacit.errors import InputError
-from tacit.permulation import PermulationSource, assign_by_order, assign_by_rank, round_targets
+from tacit.permulation import PermulationSource, assign_by_order, assign_by_rank, blocks_ahead, round_targets
 from tacit.tables import PredictionMatrix
 from tacit.tree import Tree, read_tree, simulate_bm
 
@@ -59,6 +60,7 @@ def test_blocks_drawn_ahead_equal_blocks_drawn_in_place(monkeypatch):
         return real(index)
 
     monkeypatch.setattr(ahead, "_simulate", simulate)
+    monkeypatch.setattr("tacit.permulation.blocks_ahead", lambda: 2)  # as with --threads 2 or more
     ahead.prefetch(2)
     ahead.prefetch(2)
     np.testing.assert_array_equal(ahead.ranks(2), plain.ranks(2))
@@ -79,6 +81,24 @@ def test_blocks_drawn_ahead_equal_blocks_drawn_in_place(monkeypatch):
     assert not ahead._ahead
 
 
+def test_one_thread_draws_nothing_ahead():
+    """--threads 1 (numba's setting for the calling thread): every block is drawn by the caller, in order."""
+    tree = Tree.from_newick("(((A:1,B:1):1,(C:1,D:2):0.5):1,((E:1,F:1):2,(G:1,H:1):1):1);")
+    source = PermulationSource(tree, seed=5)
+    drawn: list[tuple[int, str]] = []
+    real = source._simulate
+    source._simulate = lambda index: drawn.append((index, threading.current_thread().name)) or real(index)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        assert blocks_ahead() == 0
+        pieces = [start for start, _, _ in source.orders(0, 3500)]
+    finally:
+        numba.set_num_threads(before)
+    assert pieces == [0, 1000, 2000, 3000]
+    assert drawn == [(i, threading.current_thread().name) for i in range(4)]
+
+
 def test_share_out_does_each_item_once_on_several_threads_and_raises_a_parts_error():
     from tacit.permulation import share_out
 
@@ -90,7 +110,7 @@ def test_share_out_does_each_item_once_on_several_threads_and_raises_a_parts_err
             barrier.wait()
         done.append((item, threading.current_thread().name))
 
-    share_out(work, list(range(20)))
+    share_out(work, list(range(20)), threads=3)
     assert sorted(item for item, _ in done) == list(range(20))
     assert len({name for _, name in done}) >= 2
 
@@ -103,7 +123,7 @@ def test_share_out_does_each_item_once_on_several_threads_and_raises_a_parts_err
         finished.append(item)
 
     with pytest.raises(ValueError, match="item 13"):
-        share_out(failing, list(range(20)))
+        share_out(failing, list(range(20)), threads=3)
     count = len(finished)
     time.sleep(0.05)
     assert len(finished) == count  # every part had stopped when share_out raised

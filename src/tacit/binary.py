@@ -18,10 +18,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from numba import njit
 
-from .permulation import AHEAD, BLOCK, PermulationSource, conditional_pvalue, round_targets, share_out
+from . import permulation
+from .permulation import BLOCK, PermulationSource, conditional_pvalue, round_targets, share_out
 from .phyloglm import PendingBatch, TreeGeometry, singular_design, tree_geometry
 from .tree import Tree
 
@@ -186,7 +188,7 @@ def accept_all(groups: list[_Group], source: PermulationSource, target: int, max
         if not pending:
             break
         block = min(g.drawn // BLOCK for g in pending)
-        for ahead in range(1, AHEAD + 1):
+        for ahead in range(1, permulation.blocks_ahead() + 1):
             # Most likely needed next (sets through sooner leave them unused): drawn on other threads while
             # the sets examine this one.
             if (block + ahead) * BLOCK < max_draws:
@@ -194,7 +196,7 @@ def accept_all(groups: list[_Group], source: PermulationSource, target: int, max
         ranks = source.ranks(block)
         # The sets examine the block on this thread and the drawing threads (compiled, without Python's lock).
         here = [g for g in pending if g.drawn // BLOCK == block]
-        share_out(lambda g, ranks=ranks: g.examine(ranks, max_draws), here)
+        share_out(lambda g, ranks=ranks: g.examine(ranks, max_draws), here, numba.get_num_threads())
         if time.monotonic() - reported >= 10.0:  # progress every 10 s
             reported = time.monotonic()
             log.info("binary permulations: drawing block %d, %d of %d species sets still short of %d (%.0f s)",

@@ -16,6 +16,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Callable, Iterator, TypeVar
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -25,6 +26,12 @@ BLOCK = 1000
 CACHE_ENTRIES = 32  # simulated blocks and rank orders kept (~2 MB each on 241 species)
 T = TypeVar("T")
 AHEAD = 2  # blocks drawn ahead of the caller, each on a thread of its own (PermulationSource.prefetch)
+
+
+def blocks_ahead() -> int:
+    """How many blocks to draw ahead of the caller: ``AHEAD`` where the run may use more than one thread
+    (numba's setting for the calling thread, which ``--threads`` sets), else none."""
+    return AHEAD if numba.get_num_threads() > 1 else 0
 
 
 class PermulationSource:
@@ -111,7 +118,7 @@ class PermulationSource:
     def orders(self, start: int, stop: int) -> Iterator[tuple[int, int, np.ndarray]]:
         """Like :meth:`draws`, but each piece is the ``(n_perm, n_tips)`` rank order of the draws."""
         for j, end, b in self._pieces(start, stop):
-            for ahead in range(1, AHEAD + 1):  # the next blocks are needed too: drawn meanwhile
+            for ahead in range(1, blocks_ahead() + 1):  # the next blocks are needed too: drawn meanwhile
                 if (b + ahead) * BLOCK < stop:
                     self.prefetch(b + ahead)
             yield j, end, self.ranks(b)[j - b * BLOCK : end - b * BLOCK]
@@ -140,17 +147,19 @@ def _drawer() -> ThreadPoolExecutor:
     examinations of them out (:func:`share_out`)."""
     with _DRAWER_LOCK:
         if not _DRAWER:
-            # AHEAD threads for the blocks drawn ahead and AHEAD for share_out, so neither waits for the other
-            _DRAWER.append(ThreadPoolExecutor(2 * AHEAD, thread_name_prefix="tacit-draws"))
+            # AHEAD threads for the blocks drawn ahead and one fewer than numba may use for share_out, so
+            # neither waits for the other (threads start only when needed)
+            size = AHEAD + max(numba.config.NUMBA_NUM_THREADS, 2) - 1
+            _DRAWER.append(ThreadPoolExecutor(size, thread_name_prefix="tacit-draws"))
         return _DRAWER[0]
 
 
-def share_out(work: Callable[[T], None], items: list[T]) -> None:
-    """``work(item)`` for every item, on the calling thread and the drawing threads together, interleaved
-    (for work that runs mostly compiled, without Python's lock); returns when all are done, raising the
-    error met. The work must not wait for a block being drawn ahead: a part could then hold the thread that
+def share_out(work: Callable[[T], None], items: list[T], threads: int) -> None:
+    """``work(item)`` for every item, on the calling thread and ``threads - 1`` drawing threads together,
+    interleaved (for work that runs mostly compiled, without Python's lock; at least 4 items per thread);
+    returns when all are done, raising the error met. The work must not wait for a block being drawn ahead: a part could then hold the thread that
     block waits for."""
-    parts = min(AHEAD + 1, len(items) // 4)
+    parts = min(threads, len(items) // 4)
     if parts < 2:
         for item in items:
             work(item)
