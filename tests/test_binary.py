@@ -183,6 +183,20 @@ def test_a_rare_clade_pattern_gets_its_permulations_within_the_default_bound():
     assert (tight["perm_trials"] < 20).all()
 
 
+def test_running_out_of_draws_in_a_later_round_is_reported():
+    """A species set that has its first round but runs out of draws in the second: its OCRs, unresolved,
+    report permulation_rejection_limit with the permulations they had (before, only a first round that fell
+    short was reported, and these read 'ok')."""
+    tree, matrix, trait = _rare_clade_case()
+    settings = AssociationSettings(trait_type="binary", permulations=20, max_permulations=200, seed=1,
+                                   resolve_count=10**6, max_draws_per_permulation=400)
+    table = associate(matrix, tree, trait, settings)
+    assert (table["perm_trials"] > 20).all() and (table["perm_trials"] < 200).all()
+    assert (table["status"] == "permulation_rejection_limit").all(), table["status"].tolist()
+    roomy = associate(matrix, tree, trait, replace(settings, max_draws_per_permulation=10_000))
+    assert (roomy["perm_trials"] == 200).all() and roomy["status"].isin(["ok", "alpha_at_bound"]).all()
+
+
 def test_impossible_clade_count_hits_the_rejection_bound():
     # Foreground A,B,C,D (3 clades: (A,B), (C,D), their parent) among 8: some draws match; with a bound of
     # a few draws the group must say it could not reach its target instead of looping.

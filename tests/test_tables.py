@@ -87,12 +87,18 @@ def test_phenotypes_read_tacits_species_name_column(tmp_path, header):
                                        "Mus_musculus": "Mus musculus"}
 
 
+def test_a_species_column_is_ours_whatever_the_others_are_called(tmp_path):
+    path = write(tmp_path / "p.csv", "Species,species,Species Name\n1,Aa bb,0\n0,Cc_dd,1\n")
+    assert read_phenotypes(path, "Species", binary=True).to_dict() == {"Aa_bb": 1.0, "Cc_dd": 0.0}
+    assert read_phenotypes(path, "Species Name", binary=True).to_dict() == {"Aa_bb": 0.0, "Cc_dd": 1.0}
+
+
 @pytest.mark.parametrize(
     "text, trait, binary, message",
     [
         ("species,mass\nAa_bb,1\n", "size", False, "trait column 'size' not found"),
         ("name,mass\nAa_bb,1\n", "mass", False, "no species column .'species' or TACIT's 'Species Name'"),
-        ("species,Species Name,mass\nAa_bb,Aa bb,1\n", "mass", False, "more than one species column"),
+        ("Species Name,species_name,mass\nAa_bb,Aa bb,1\n", "mass", False, "more than one species column"),
         ("species,mass\nAa_bb,heavy\n", "mass", False, "'heavy' for Aa_bb is not a number"),
         ("species,flag\nAa_bb,2\n", "flag", True, "must be 0 or 1"),
         ("species,mass\nAa_bb,1\nAa bb,2\n", "mass", False, "appears twice"),

@@ -429,5 +429,8 @@ def _permulate(groups: dict[bytes, _Group], ocrs: dict[bytes, list[_Ocr]], sourc
                 (1.0 + ocr.exceed) / (1.0 + ocr.counted)
             table["perm_pvalue"][ocr.index] = p
             table["perm_trials"][ocr.index] = ocr.trials
-            if groups[key].exhausted and ocr.trials < settings.permulations:
+            # Its species set ran out of draws before it had its permulations: in the first round, or in a
+            # later one while it was still unresolved.
+            short = ocr.trials < settings.permulations or (ocr.exceed < settings.resolve_count and ocr.trials < maximum)
+            if groups[key].exhausted and short:
                 table["status"][ocr.index] = "permulation_rejection_limit"

@@ -157,8 +157,8 @@ def _drawer() -> ThreadPoolExecutor:
 def share_out(work: Callable[[T], None], items: list[T], threads: int) -> None:
     """``work(item)`` for every item, on the calling thread and ``threads - 1`` drawing threads together,
     interleaved (for work that runs mostly compiled, without Python's lock; at least 4 items per thread);
-    returns when all are done, raising the error met. The work must not wait for a block being drawn ahead: a part could then hold the thread that
-    block waits for."""
+    returns when all are done, raising the error met. The work must not wait for a block being drawn ahead:
+    a part could then hold the thread that block waits for."""
     parts = min(threads, len(items) // 4)
     if parts < 2:
         for item in items:

@@ -242,13 +242,16 @@ SPECIES_COLUMNS = ("species", "species name")
 
 
 def species_column(columns: list[str], path: str | Path) -> str:
-    """The species column among ``columns`` (stripped header names): ``species`` or TACIT's ``Species Name``.
+    """The species column among ``columns`` (stripped header names): ``species`` or else TACIT's
+    ``Species Name`` (compared without case, ``_`` as a space).
 
     Raises
     ------
     InputError
         Neither is there, or more than one column could be it.
     """
+    if "species" in columns:  # ours, exactly: then other columns may be called anything
+        return "species"
     found = [c for c in columns if " ".join(c.replace("_", " ").split()).lower() in SPECIES_COLUMNS]
     if len(found) != 1:
         what = "no" if not found else "more than one"
