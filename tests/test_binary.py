@@ -79,6 +79,18 @@ def test_binary_permulations_keep_foreground_count_and_clades_and_do_not_depend_
     assert np.array_equal(np.stack(rounds.accepted[:200], axis=1), fg)
 
 
+def _groups(tree: Tree, y_all: np.ndarray, masks: list[np.ndarray]) -> list[_Group]:
+    """One species set per mask (every foreground species kept), with its observed counts."""
+    out = []
+    for present in masks:
+        present = present | (y_all == 1)
+        sub = tree.keep_tips([s for s, keep in zip(tree.tip_names, present) if keep])
+        y = y_all[present]
+        clades = int(foreground_clades(sub, y.astype(bool)))
+        out.append(_Group(present, sub, tree_geometry(sub), y, int(y.sum()), clades))
+    return out
+
+
 def test_species_sets_drawn_together_accept_what_each_accepts_alone_and_simulate_each_block_once(monkeypatch):
     """accept_all walks the blocks of draws once for every species set: each set accepts the same draws as
     alone (so the results do not depend on which sets share a run), sets that are through are handed out
@@ -91,15 +103,8 @@ def test_species_sets_drawn_together_accept_what_each_accepts_alone_and_simulate
     y_all = draws[:, np.flatnonzero(foreground_clades(tree, draws) == 6)[0]].astype(float)
 
     def groups() -> list[_Group]:
-        out = []
-        for share in (1.0, 0.85, 0.7):
-            present = np.random.default_rng(int(share * 100)).random(tree.n_tips) < share
-            present[y_all == 1] = True
-            sub = tree.keep_tips([s for s, keep in zip(tree.tip_names, present) if keep])
-            y = y_all[present]
-            out.append(_Group(present, sub, tree_geometry(sub), y, int(y.sum()),
-                              int(foreground_clades(sub, y.astype(bool)))))
-        return out
+        return _groups(tree, y_all, [np.random.default_rng(int(share * 100)).random(tree.n_tips) < share
+                                     for share in (1.0, 0.85, 0.7)])
 
     alone = groups()
     for g in alone:
@@ -136,15 +141,7 @@ def test_many_species_sets_drawn_together_on_several_threads_accept_what_each_ac
     y_all = draws[:, np.flatnonzero(foreground_clades(tree, draws) == 4)[0]].astype(float)  # several blocks
 
     def groups() -> list[_Group]:
-        out = []
-        for seed in range(12):
-            present = np.random.default_rng(seed).random(tree.n_tips) < 0.8
-            present[y_all == 1] = True
-            sub = tree.keep_tips([s for s, keep in zip(tree.tip_names, present) if keep])
-            y = y_all[present]
-            out.append(_Group(present, sub, tree_geometry(sub), y, int(y.sum()),
-                              int(foreground_clades(sub, y.astype(bool)))))
-        return out
+        return _groups(tree, y_all, [np.random.default_rng(seed).random(tree.n_tips) < 0.8 for seed in range(12)])
 
     alone = groups()
     for g in alone:
