@@ -324,7 +324,7 @@ def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshol
         y = y_all[present]
         sub = tree.keep_tips([s for s, k in zip(tree.tip_names, present) if k])
         fg = y.astype(bool)
-        group = groups[key] = _Group(present, sub, tree_geometry(sub), y, int(fg.sum()),
+        group = groups[key] = _Group(present, sub, tree_geometry(sub, dense=False), y, int(fg.sum()),
                                      int(foreground_clades(sub, fg)))
         cov = None if cov_all is None else cov_all[group.present]
         xs = values[np.ix_(rows, group.present)]

@@ -976,7 +976,8 @@ def fit_phyloglm(tree: Tree | TreeGeometry, x: np.ndarray, y: np.ndarray, covari
     :mod:`tacit.logistic_kernels` runs first and settles the fits whose maximum is smooth and interior (or
     the ridge with every side falling); the others go to the general maximiser.
     """
-    geom = tree if isinstance(tree, TreeGeometry) else tree_geometry(tree)
+    # (the distances of the dense penalty serve only penalised_loglik, the numpy statement of the model)
+    geom = tree if isinstance(tree, TreeGeometry) else tree_geometry(tree, dense=False)
     y = np.asarray(y, dtype=float)
     cols = [np.ones(len(y)), np.asarray(x, dtype=float)]
     if covariates is not None:
@@ -1401,7 +1402,7 @@ def fit_many(tree: Tree, x: np.ndarray, y: np.ndarray, covariates: np.ndarray | 
             if len(geometries) >= _GEOMETRY_CACHE:
                 del geometries[next(iter(geometries))]  # the oldest
             pruned = tree if present.all() else tree.keep_tips([n for n, k in zip(names, present) if k])
-            geometries[key] = tree_geometry(pruned)
+            geometries[key] = tree_geometry(pruned, dense=False)
         extra = None if covariates is None else np.asarray(covariates, dtype=float).reshape(tree.n_tips, -1)[present]
         fits.append(fit_phyloglm(geometries[key], row[present], y[present], extra, btol=btol,
                                  log_alpha_bound=log_alpha_bound))
