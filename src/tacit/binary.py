@@ -136,10 +136,12 @@ def foreground_draws(order: np.ndarray, local: np.ndarray, k: int, tip_row: np.n
 
 @dataclass
 class _Group:
-    """OCRs sharing one species set: one tree, one observed trait, one stream of accepted permulations."""
+    """OCRs sharing one species set: one tree, one observed trait, one stream of accepted permulations.
+
+    The tree is kept as its geometry only: a ``Tree`` (names and all) took twice its memory, 41 KB at 170
+    species, and a block of OCRs may hold 20,000 species sets."""
 
     present: np.ndarray
-    tree: Tree
     geometry: TreeGeometry
     y: np.ndarray
     k: int
@@ -324,7 +326,7 @@ def associate_binary(values: np.ndarray, y_all: np.ndarray, tree: Tree, threshol
         y = y_all[present]
         sub = tree.keep_tips([s for s, k in zip(tree.tip_names, present) if k])
         fg = y.astype(bool)
-        group = groups[key] = _Group(present, sub, tree_geometry(sub, dense=False), y, int(fg.sum()),
+        group = groups[key] = _Group(present, tree_geometry(sub, dense=False), y, int(fg.sum()),
                                      int(foreground_clades(sub, fg)))
         cov = None if cov_all is None else cov_all[group.present]
         xs = values[np.ix_(rows, group.present)]
