@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from tacit import phyloglm
 from tacit.association import AssociationSettings, associate
-from tacit.tables import PredictionMatrix, normalise_species
+from tacit.tables import PredictionMatrix, read_phenotypes
 from tacit.tree import Tree, read_tree, simulate_bm, tip_covariance
 
 ZOONOMIA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "zoonomia" / "zoonomia_241.nwk"
@@ -167,11 +167,7 @@ def vocal_labels(tree: Tree) -> pd.Series | None:
     # Zoonomia's species without a label are left out of every run, which associate logs at WARNING each
     # time; the benchmark's line gives the number of species used instead.
     logging.getLogger("tacit.association").setLevel(logging.ERROR)
-    labels = pd.read_csv(VOCAL, skipinitialspace=True)
-    labels.columns = [c.strip() for c in labels.columns]
-    labels = labels.dropna()
-    trait = pd.Series(labels["Vocal_Learner"].astype(float).to_numpy(),
-                      index=[normalise_species(s) for s in labels["Species Name"]])
+    trait = read_phenotypes(VOCAL, "Vocal_Learner", binary=True)  # TACIT's file as it is ('Species Name')
     trait = trait[trait.index.isin(tree.tip_names)]
     return trait if len(trait) else None
 

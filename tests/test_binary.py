@@ -298,15 +298,10 @@ def test_binary_p_values_on_real_vocal_learning_labels_are_not_anti_conservative
     clades plus one species, a pattern that top-k Brownian permulations with the same clade count rarely
     reproduce (their z spreads about three times wider). See README, "Binary traits".
     """
-    from tacit.tables import PredictionMatrix, normalise_species
     from tacit.tree import simulate_bm
 
     tree = read_tree(shared_path("data", "zoonomia", "zoonomia_241.nwk"))
-    labels = pd.read_csv(shared_path("data", "zoonomia", "vocal_learning.csv"), skipinitialspace=True)
-    labels.columns = [c.strip() for c in labels.columns]
-    labels = labels.dropna()
-    trait = pd.Series(labels["Vocal_Learner"].astype(float).to_numpy(),
-                      index=[normalise_species(s) for s in labels["Species Name"]])
+    trait = read_phenotypes(shared_path("data", "zoonomia", "vocal_learning.csv"), "Vocal_Learner", binary=True)
     rng = np.random.default_rng(7)
     act = simulate_bm(tree, 120, rng)[: tree.n_tips].T
     matrix = PredictionMatrix([f"o{i}" for i in range(120)], tree.tip_names, act)
