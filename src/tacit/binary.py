@@ -22,7 +22,6 @@ import numba
 import numpy as np
 from numba import njit
 
-from . import permulation
 from .permulation import BLOCK, PermulationSource, conditional_pvalue, round_targets, share_out
 from .phyloglm import PendingBatch, TreeGeometry, singular_design, tree_geometry
 from .tree import Tree
@@ -225,11 +224,9 @@ def accept_all(groups: list[_Group], source: PermulationSource, target: int, max
         if not pending:
             break
         block = min(g.drawn // BLOCK for g in pending)
-        for ahead in range(1, permulation.blocks_ahead() + 1):
-            # Most likely needed next (sets through sooner leave them unused): drawn on other threads while
-            # the sets examine this one.
-            if (block + ahead) * BLOCK < max_draws:
-                source.prefetch(block + ahead)
+        # Most likely needed next (sets through sooner leave them unused): drawn on other threads while the
+        # sets examine this one.
+        source.draw_ahead(block, max_draws)
         ranks = source.ranks(block)
         # The sets examine the block on this thread and the drawing threads (compiled, without Python's lock).
         here = [g for g in pending if g.drawn // BLOCK == block]

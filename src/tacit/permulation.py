@@ -88,6 +88,13 @@ class PermulationSource:
         """
         return self._get(index, ranks=True)
 
+    def draw_ahead(self, index: int, stop: int) -> None:
+        """:meth:`prefetch` the :func:`blocks_ahead` blocks after block ``index`` that begin before draw
+        ``stop`` (the caller will most likely need them next)."""
+        for ahead in range(1, blocks_ahead() + 1):
+            if (index + ahead) * BLOCK < stop:
+                self.prefetch(index + ahead)
+
     def prefetch(self, index: int) -> None:
         """Simulate and sort block ``index`` on a helper thread while the caller works on another one (the
         random numbers, the descent and the sort run without Python's lock); :meth:`block` and :meth:`ranks`
@@ -118,9 +125,7 @@ class PermulationSource:
     def orders(self, start: int, stop: int) -> Iterator[tuple[int, int, np.ndarray]]:
         """Like :meth:`draws`, but each piece is the ``(n_perm, n_tips)`` rank order of the draws."""
         for j, end, b in self._pieces(start, stop):
-            for ahead in range(1, blocks_ahead() + 1):  # the next blocks are needed too: drawn meanwhile
-                if (b + ahead) * BLOCK < stop:
-                    self.prefetch(b + ahead)
+            self.draw_ahead(b, stop)  # the next blocks are needed too: drawn meanwhile
             yield j, end, self.ranks(b)[j - b * BLOCK : end - b * BLOCK]
 
     def draws(self, start: int, stop: int) -> Iterator[tuple[int, int, np.ndarray]]:
