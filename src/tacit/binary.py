@@ -93,8 +93,10 @@ def foreground_draws(order: np.ndarray, local: np.ndarray, k: int, tip_row: np.n
     The clades are counted upwards from the foreground tips: each one tells its parent that one more child
     is all foreground, and a node that hears it from every child is a foreground clade and tells its own
     parent, so a draw costs ``O(k)`` steps plus one per clade rather than a pass over the tree. One thread:
-    a block of 1,000 draws takes about 0.25 ms on 241 species, less than starting a parallel loop on two
-    cores took, and the caller draws while helper threads climb other species sets' fits.
+    a block of 1,000 draws takes about 0.17 ms for 21 of 154 species when one block is examined again and
+    again, 0.24 ms inside ``tacit associate`` (0.28 and 0.29 ms with a branch in the walk down the order),
+    less than starting a parallel loop on two cores took, and the caller draws while helper threads climb
+    other species sets' fits.
     """
     p, n_all = order.shape
     n = tip_row.shape[0]
@@ -107,17 +109,22 @@ def foreground_draws(order: np.ndarray, local: np.ndarray, k: int, tip_row: np.n
     clades = np.zeros(p, dtype=np.int64)
     full = np.zeros(n_rows, dtype=np.int64)  # children known to be all foreground, for the draw in seen
     seen = np.full(n_rows, -1, dtype=np.int64)
+    tips = np.empty(k + 1, dtype=np.int64)
     for j in range(p):
+        # The top k of the tree's species, walking down the draw's order. Written without a branch on whether
+        # the tree has the species (a species it lacks is written and then overwritten): that branch goes
+        # either way at random, and its mispredictions took two thirds of this walk's time.
         taken = 0
-        count = 0
-        for t in range(n_all - 1, -1, -1):
-            if taken == k:
-                break
+        t = n_all - 1
+        while taken < k and t >= 0:
             tip = local[order[j, t]]
-            if tip < 0:
-                continue
+            tips[taken] = tip
+            taken += tip >= 0
+            t -= 1
+        count = 0
+        for m in range(taken):
+            tip = tips[m]
             foreground[j, tip] = True
-            taken += 1
             r = tip_row[tip]
             while r != root:
                 pr = parent_of[r]
