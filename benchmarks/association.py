@@ -121,16 +121,9 @@ def binary_case(tree: Tree, rng: np.random.Generator, n_ocrs: int, permulations:
     geom = phyloglm.tree_geometry(tree)
     ys = np.array([rng.permutation(y) for _ in range(permulations)])
     pairs = np.array([(i, j) for i in range(n_ocrs) for j in range(permulations)])
-    # Load (or, on a first run, compile) the compiled code of both paths: the batch's and the exact maximiser's.
-    phyloglm.fit_batch(geom, act[:2], ys[:2], pairs[:4])
-    phyloglm.fit_phyloglm(geom, act[0], y, exact=True)
-    # BLAS on one thread, as tacit associate sets it: a threaded BLAS call in the exact maximiser wakes threads
-    # that spin on the cores the helper threads climb on.
-    with threadpool_limits(limits=1, user_api="blas"):
-        start = time.perf_counter()
-        batch = phyloglm.fit_batch(geom, act, ys, pairs)
-        rate = len(pairs) / (time.perf_counter() - start)
-    print(f"binary    {rate:14,.0f} fits/s (fit_batch, {len(pairs):,} fits, {batch.exact} by the exact maximiser)"
+    phyloglm.fit_phyloglm(geom, act[0], y, exact=True)  # load (or compile) the exact maximiser's code
+    rate, exact = batch_rate(geom, act, ys, pairs)
+    print(f"binary    {rate:14,.0f} fits/s (fit_batch, {len(pairs):,} fits, {exact} by the exact maximiser)"
           f"   ratio vs per-fit L-BFGS-B ({base:,.0f} fits/s): {rate / base:6.1f}x")
     values = act.copy()
     values[rng.random(values.shape) < 0.15] = np.nan
@@ -179,14 +172,21 @@ def vocal_batch(tree: Tree, vocal: pd.Series, rng: np.random.Generator, n_ocrs: 
     ys = np.array(accepted)
     act = simulate_bm(sub, n_ocrs, rng)[: sub.n_tips].T
     geom = phyloglm.tree_geometry(sub, dense=False)
-    pairs = np.array([(i, j) for i in range(n_ocrs) for j in range(permulations)])
-    phyloglm.fit_batch(geom, act[:2], ys[:2], pairs[:4])
+    rate, exact = batch_rate(geom, act, ys, np.array([(i, j) for i in range(n_ocrs) for j in range(permulations)]))
+    print(f"binary    {rate:14,.0f} fits/s (fit_batch, {n_ocrs * permulations:,} fits on TACIT's vocal-learning "
+          f"labels: {sub.n_tips} species, accepted permulations as responses, {exact} by the exact maximiser)")
+
+
+def batch_rate(geom: phyloglm.TreeGeometry, xs: np.ndarray, ys: np.ndarray, pairs: np.ndarray) -> tuple[float, int]:
+    """Fits per second of :func:`tacit.phyloglm.fit_batch` on ``pairs``, and how many it handed to the exact
+    maximiser; after a small batch that loads (or, on a first run, compiles) the compiled climb."""
+    phyloglm.fit_batch(geom, xs[:2], ys[:2], pairs[:4])
+    # BLAS on one thread, as tacit associate sets it: a threaded BLAS call in the exact maximiser wakes threads
+    # that spin on the cores the helper threads climb on.
     with threadpool_limits(limits=1, user_api="blas"):
         start = time.perf_counter()
-        batch = phyloglm.fit_batch(geom, act, ys, pairs)
-        rate = len(pairs) / (time.perf_counter() - start)
-    print(f"binary    {rate:14,.0f} fits/s (fit_batch, {len(pairs):,} fits on TACIT's vocal-learning labels: "
-          f"{sub.n_tips} species, accepted permulations as responses, {batch.exact} by the exact maximiser)")
+        batch = phyloglm.fit_batch(geom, xs, ys, pairs)
+        return len(pairs) / (time.perf_counter() - start), batch.exact
 
 
 def vocal_labels(tree: Tree) -> pd.Series | None:
