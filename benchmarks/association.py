@@ -160,7 +160,7 @@ def vocal_batch(tree: Tree, vocal: pd.Series, rng: np.random.Generator, n_ocrs: 
     """``fit_batch`` on TACIT's own binary trait: the tree of the labelled species, responses that are accepted
     permulations of the labels (the top k of a Brownian draw, with the observed number of foreground clades),
     Brownian predictors. Unlike the permuted responses above (most of whose fits end with alpha at its bound),
-    about half of these fits end on the ridge slopes = 0 and about 9 % go to the exact maximiser."""
+    about half of these fits end on the ridge slopes = 0 and 7-9 % go to the exact maximiser."""
     sub = tree.keep_tips(vocal.index)
     labels = vocal.reindex(sub.tip_names).to_numpy(dtype=bool)
     k, clades = int(labels.sum()), int(foreground_clades(sub, labels))
