@@ -180,7 +180,9 @@ def vocal_batch(tree: Tree, vocal: pd.Series, rng: np.random.Generator, n_ocrs: 
 def batch_rate(geom: phyloglm.TreeGeometry, xs: np.ndarray, ys: np.ndarray, pairs: np.ndarray) -> tuple[float, int]:
     """Fits per second of :func:`tacit.phyloglm.fit_batch` on ``pairs``, and how many it handed to the exact
     maximiser; after a small batch that loads (or, on a first run, compiles) the compiled climb."""
-    phyloglm.fit_batch(geom, xs[:2], ys[:2], pairs[:4])
+    # (the first pairs on the whole arrays: they may use any row of ys, and the compiled climb does not
+    # check indices)
+    phyloglm.fit_batch(geom, xs, ys, pairs[:4])
     # BLAS on one thread, as tacit associate sets it: a threaded BLAS call in the exact maximiser wakes threads
     # that spin on the cores the helper threads climb on.
     with threadpool_limits(limits=1, user_api="blas"):
