@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-draws-per-permulation", type=int, default=10000, metavar="N",
                    help="binary traits: BM draws a species set may examine per permulation of a round (rejection "
                    "sampling keeps the observed number of foreground clades); OCRs that need more report "
-                   "permulation_rejection_limit (default: 10000)")
+                   "permulation_rejection_limit (default: %(default)s)")
     p.add_argument("--chunk", type=int, default=0, help="with --chunks: fit only this slice of the OCRs (0-based)")
     p.add_argument("--chunks", type=int,
                    help="split the OCRs into this many equal slices (1 is allowed) and write one chunk's table: no "
