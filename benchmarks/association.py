@@ -36,7 +36,8 @@ from threadpoolctl import threadpool_limits
 
 from tacit import phyloglm
 from tacit.association import AssociationSettings, associate
-from tacit.binary import foreground_clades, top_k_foreground
+from tacit.binary import _Group, foreground_clades
+from tacit.permulation import PermulationSource
 from tacit.tables import PredictionMatrix, read_phenotypes
 from tacit.tree import Tree, read_tree, simulate_bm, tip_covariance
 
@@ -158,20 +159,19 @@ def binary_case(tree: Tree, rng: np.random.Generator, n_ocrs: int, permulations:
 
 def vocal_batch(tree: Tree, vocal: pd.Series, rng: np.random.Generator, n_ocrs: int, permulations: int) -> None:
     """``fit_batch`` on TACIT's own binary trait: the tree of the labelled species, responses that are accepted
-    permulations of the labels (the top k of a Brownian draw, with the observed number of foreground clades),
-    Brownian predictors. Unlike the permuted responses above (most of whose fits end with alpha at its bound),
-    about half of these fits end on the ridge slopes = 0 and 7-9 % go to the exact maximiser."""
+    permulations of the labels (the top k of a Brownian draw, with the observed number of foreground clades,
+    drawn as tacit associate draws them), Brownian predictors. Unlike the permuted responses above (most of
+    whose fits end with alpha at its bound), about half of these fits end on the ridge slopes = 0 and 9-11 % go
+    to the exact maximiser."""
     sub = tree.keep_tips(vocal.index)
-    labels = vocal.reindex(sub.tip_names).to_numpy(dtype=bool)
-    k, clades = int(labels.sum()), int(foreground_clades(sub, labels))
-    accepted: list[np.ndarray] = []
-    while len(accepted) < permulations:
-        drawn = top_k_foreground(simulate_bm(sub, 2000, rng)[: sub.n_tips], k)
-        keep = np.flatnonzero(foreground_clades(sub, drawn) == clades)[: permulations - len(accepted)]
-        accepted.extend(drawn[:, j].astype(float) for j in keep)
-    ys = np.array(accepted)
-    act = simulate_bm(sub, n_ocrs, rng)[: sub.n_tips].T
+    labels = vocal.reindex(sub.tip_names).to_numpy(dtype=float)
     geom = phyloglm.tree_geometry(sub, dense=False)
+    # the permulations tacit associate draws for a species set with every labelled species
+    group = _Group(np.ones(sub.n_tips, dtype=bool), geom, labels, int(labels.sum()),
+                   int(foreground_clades(sub, labels.astype(bool))))
+    group.accept_until(PermulationSource(sub, seed=1), permulations, 10_000 * permulations)
+    ys = group.take(0, permulations).astype(float)
+    act = simulate_bm(sub, n_ocrs, rng)[: sub.n_tips].T
     rate, exact = batch_rate(geom, act, ys, np.array([(i, j) for i in range(n_ocrs) for j in range(permulations)]))
     print(f"binary    {rate:14,.0f} fits/s (fit_batch, {n_ocrs * permulations:,} fits on TACIT's vocal-learning "
           f"labels: {sub.n_tips} species, accepted permulations as responses, {exact} by the exact maximiser)")
