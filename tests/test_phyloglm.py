@@ -669,6 +669,22 @@ def test_batch_equals_single_fits():
                 (one.coef, one.se, one.pvalue, one.status)
 
 
+def test_batch_pairs_beyond_the_arrays_are_refused():
+    """The compiled climb does not check indices: a pair naming a missing row is an error, not a fit of
+    whatever memory follows the array."""
+    from tacit.phyloglm import fit_batch
+
+    tree = next(iter(_random_sets(1, 20, seed=3)))[0]
+    geom = tree_geometry(tree)
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((2, tree.n_tips))
+    ys = np.tile((np.arange(tree.n_tips) % 2).astype(float), (2, 1))
+    for pairs in ([(0, 2)], [(2, 0)], [(-1, 0)]):
+        with pytest.raises(IndexError, match="pairs name rows beyond"):
+            fit_batch(geom, xs, ys, np.array(pairs))
+    assert len(fit_batch(geom, xs, ys, np.array([(1, 1)])).coef) == 1
+
+
 def _handover_case(count: int = 240, n: int = 120, seed: int = 1):
     """``count`` pairs on a random tree with permulation-like responses (the top fifth of a BM draw), some of
     which the compiled climb hands to the exact maximiser."""

@@ -1202,6 +1202,10 @@ class PendingBatch:
         self._xs = np.ascontiguousarray(xs, dtype=float)
         self._ys = np.ascontiguousarray(ys, dtype=float)
         self._pairs = pairs = np.ascontiguousarray(pairs, dtype=np.int64).reshape(-1, 2)
+        # The compiled climb does not check indices: a pair naming a row that is not there would be fitted on
+        # whatever memory follows the array.
+        if len(pairs) and (pairs.min() < 0 or pairs[:, 0].max() >= len(self._xs) or pairs[:, 1].max() >= len(self._ys)):
+            raise IndexError(f"pairs name rows beyond the {len(self._xs)} predictors or {len(self._ys)} responses")
         n = geom.n_tips
         self._covariates = None if covariates is None else np.ascontiguousarray(
             np.asarray(covariates, dtype=float).reshape(n, -1))
